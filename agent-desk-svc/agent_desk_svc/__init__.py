@@ -1,0 +1,1 @@
+"""agent-desk-svc: agents, calls, callbacks, the dashboard, the audit trail and the agents' web UI."""

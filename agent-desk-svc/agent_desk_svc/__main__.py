@@ -1,0 +1,6 @@
+from services.serve import main
+
+from agent_desk_svc.settings import Settings
+
+if __name__ == "__main__":
+    main("agent_desk_svc", Settings())

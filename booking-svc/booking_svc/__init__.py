@@ -1,0 +1,1 @@
+"""booking-svc: rotas, slots, holds, appointments and the practices' change feed."""

@@ -1,0 +1,1 @@
+"""The operator tool: local stack, seeding, benchmarks. No service imports it."""

@@ -1,0 +1,1 @@
+"""practice-registry-svc: practices, PCNs, clinicians, slot-type rules, registered patients, API keys."""

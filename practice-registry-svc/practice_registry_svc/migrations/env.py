@@ -1,0 +1,6 @@
+from services.migrations import run_env
+
+from practice_registry_svc import models  # noqa: F401 - every table registers on Base.metadata
+from practice_registry_svc.db import Base
+
+run_env(Base.metadata)

@@ -1,0 +1,1 @@
+"""Every table of this service, imported in one place for alembic."""

@@ -1,0 +1,141 @@
+"""Consuming events exactly once. A durable pull consumer per (consuming service, producing stream), named
+after the consuming service. Each message is applied in one transaction that also records its event id in the
+inbox table; a redelivered event finds its id there and is acknowledged without being applied again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+from sqlalchemy import Column, DateTime, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db import Database, kernel_metadata
+from services.events import STREAMS, Envelope, EventData, stream_for_subject
+from services.logging import get_logger
+from services.messaging import Messaging
+from services.metrics import EVENTS_APPLIED, EVENTS_DUPLICATE, EVENTS_FAILED, EVENTS_POISON
+
+log = get_logger(__name__)
+
+inbox_table = Table(
+    "inbox",
+    kernel_metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("subject", String(200), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
+MAX_DELIVER = 20
+
+
+class EventConsumer:
+    """Applies events from one producing stream with the given handlers, keyed by contract class."""
+
+    def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handler],
+                 after_commit: Callable[[Envelope], None] | None = None, batch: int = 100) -> None:
+        streams = {stream_for_subject(c.subject()) for c in handlers}
+        if len(streams) != 1:
+            raise ValueError("one EventConsumer reads one stream")
+        self.stream = streams.pop()
+        self.db = db
+        self.messaging = messaging
+        self.durable = durable
+        self.handlers = {contract.subject(): (contract, handler) for contract, handler in handlers.items()}
+        self.after_commit = after_commit
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}-{self.stream}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+    async def _subscribe(self) -> Any:
+        js = await self.messaging.wait_ready()
+        config = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+                                ack_wait=30, max_deliver=MAX_DELIVER, max_ack_pending=1000,
+                                filter_subject=f"{STREAMS[self.stream]}.>")
+        return await js.pull_subscribe(f"{STREAMS[self.stream]}.>", durable=self.durable, stream=self.stream, config=config)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                sub = await self._subscribe()
+                delay = 0.2
+                while True:
+                    try:
+                        messages = await sub.fetch(self.batch, timeout=1)
+                    except (NatsTimeoutError, asyncio.TimeoutError):
+                        continue
+                    for msg in messages:
+                        await self.handle(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS away or consumer gone: subscribe again
+                log.warning("consumer.restart", durable=self.durable, stream=self.stream, error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def handle(self, msg: Any) -> None:
+        try:
+            envelope = Envelope.model_validate_json(msg.data)
+        except ValidationError:
+            log.error("consumer.malformed_event", durable=self.durable, subject=msg.subject)
+            await msg.term()
+            return
+        entry = self.handlers.get(envelope.subject)
+        if entry is None:
+            await msg.ack()  # not for us (or a version we do not read yet)
+            return
+        contract, handler = entry
+        try:
+            applied = await self.apply(envelope, contract, handler)
+        except Exception as exc:  # noqa: BLE001
+            deliveries = msg.metadata.num_delivered if msg.metadata else 1
+            if deliveries >= MAX_DELIVER:
+                EVENTS_POISON.labels(self.durable, envelope.subject).inc()
+                log.error("consumer.gave_up", durable=self.durable, subject=envelope.subject, event_id=str(envelope.id),
+                          error=str(exc))
+                await msg.term()
+            else:
+                EVENTS_FAILED.labels(self.durable, envelope.subject).inc()
+                log.warning("consumer.retry", durable=self.durable, subject=envelope.subject, event_id=str(envelope.id),
+                            error=str(exc), deliveries=deliveries)
+                await msg.nak(delay=min(0.5 * deliveries, 10))
+            return
+        await msg.ack()
+        if applied and self.after_commit is not None:
+            self.after_commit(envelope)
+
+    async def apply(self, envelope: Envelope, contract: type[EventData], handler: Handler) -> bool:
+        """Apply once: returns False when the inbox shows the event was already applied."""
+        event_id = str(envelope.id)
+        data = contract.model_validate(envelope.data)
+        async with self.db.transaction() as session:
+            seen = await session.execute(select(inbox_table.c.event_id).where(
+                inbox_table.c.consumer == self.durable, inbox_table.c.event_id == event_id))
+            if seen.first() is not None:
+                EVENTS_DUPLICATE.labels(self.durable).inc()
+                return False
+            # The primary key makes a concurrent second apply of the same event fail and roll back.
+            await session.execute(inbox_table.insert().values(consumer=self.durable, event_id=event_id,
+                                                              subject=envelope.subject,
+                                                              processed_at=datetime.now(timezone.utc)))
+            await handler(session, envelope, data)
+        EVENTS_APPLIED.labels(self.durable, envelope.subject).inc()
+        return True

@@ -1,0 +1,36 @@
+"""One entry point shape for every service: `python -m <package> [serve|migrate]`."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from services.migrations import make_revision, upgrade
+from services.settings import ServiceSettings
+
+
+def main(package: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command == "migrate":
+        upgrade(package, settings.database_url)
+        return
+    if command == "makemigration":  # developers: autogenerate the next revision from the models
+        make_revision(package, " ".join(args[1:]) or "change")
+        return
+    if command != "serve":
+        raise SystemExit(f"usage: python -m {package} [serve|migrate]")
+    uvicorn.run(
+        f"{package}.main:build_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+        proxy_headers=False,
+    )

@@ -1,0 +1,41 @@
+"""Typed settings. Each service subclasses `ServiceSettings` with its own env prefix (e.g. `BOOKING_`);
+anything not set under that prefix falls back to the shared `CALLCENTRE_` prefix, so one
+`CALLCENTRE_NATS_URL` serves every service while `BOOKING_DATABASE_URL` stays per service."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+SHARED_PREFIX = "CALLCENTRE_"
+DEV_SECRET = "dev-only-change-me-0123456789abcdef"  # local stack only; production sets real secrets
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    database_url: str = "sqlite+aiosqlite:///./var/service.db"
+    database_pool_size: int = 10
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Signs the identity the gateway passes to services; services verify it.
+    identity_secret: str = DEV_SECRET
+    log_level: str = "INFO"
+    log_json: bool = True
+    outbox_batch_size: int = 200
+    outbox_poll_seconds: float = 0.5
+    shutdown_flush_seconds: float = 5.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        shared = EnvSettingsSource(settings_cls, env_prefix=SHARED_PREFIX)
+        return init_settings, env_settings, shared, dotenv_settings, file_secret_settings

@@ -1,0 +1,175 @@
+"""Outbox, relay and inbox against a real nats-server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+import nats
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+
+from services.contracts.desk import CallStarted
+from services.db import Database, kernel_metadata
+from services.events import Envelope
+from services.inbox import EventConsumer
+from services.messaging import Messaging
+from services.outbox import OutboxRelay, outbox_table, record_event
+from tests.support.apps import wait_until
+from tests.support.natsserver import NatsServer
+
+test_metadata = MetaData()
+applied_table = Table("applied", test_metadata, Column("id", Integer, primary_key=True),
+                      Column("call_id", String(50), nullable=False))
+
+
+def call_started(n: int) -> CallStarted:
+    return CallStarted(call_id=f"call-{n}", agent="agent1", started_at=datetime.now(timezone.utc))
+
+
+@pytest.fixture
+async def db(database_url: str):
+    database = Database(database_url, producer="agent-desk-svc")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(kernel_metadata.create_all)
+        await conn.run_sync(test_metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def stream_messages(url: str, stream: str = "DESK") -> list:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            if info.state.messages == 0:
+                break
+            out.append(await js.get_msg(stream, seq))
+        return out
+    finally:
+        await nc.close()
+
+
+async def test_committed_events_are_published_with_their_id_as_msg_id(db: Database, nats_server: NatsServer):
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    relay = OutboxRelay(db, messaging, poll_seconds=0.05)
+    relay.start()
+    try:
+        async with db.transaction() as session:
+            envelope = await record_event(session, call_started(1), subject_key="A81001")
+        async with db.session() as session:  # a rolled-back change publishes nothing
+            await record_event(session, call_started(2), subject_key="A81001")
+            await session.rollback()
+        await wait_until(lambda: relay_pending_zero(db))
+        messages = await stream_messages(nats_server.url)
+        assert len(messages) == 1
+        assert messages[0].subject == "desk.call.started.v1"
+        assert messages[0].headers["Nats-Msg-Id"] == str(envelope.id)
+        body = Envelope.model_validate_json(messages[0].data)
+        assert body.data["call_id"] == "call-1" and body.producer == "agent-desk-svc"
+    finally:
+        await relay.stop()
+        await messaging.close()
+
+
+async def relay_pending_zero(db: Database) -> bool:
+    async with db.session() as session:
+        count = (await session.execute(select(func.count()).select_from(outbox_table)
+                                       .where(outbox_table.c.published_at.is_(None)))).scalar_one()
+        return count == 0
+
+
+async def test_relay_survives_nats_restart_without_losing_or_doubling(db: Database, nats_server: NatsServer):
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    await asyncio.wait_for(messaging.ready.wait(), 10)
+    relay = OutboxRelay(db, messaging, poll_seconds=0.05)
+    relay.start()
+    try:
+        for n in range(5):
+            async with db.transaction() as session:
+                await record_event(session, call_started(n), subject_key="A81001")
+        await wait_until(lambda: relay_pending_zero(db))
+
+        nats_server.kill()  # NATS gone: writes keep committing, events wait in the outbox
+        for n in range(5, 25):
+            async with db.transaction() as session:
+                await record_event(session, call_started(n), subject_key="A81001")
+        await asyncio.sleep(0.5)
+        assert not await relay_pending_zero(db)
+
+        nats_server.start()  # same port and store: the client reconnects and the relay catches up
+        await wait_until(lambda: relay_pending_zero(db), timeout=20)
+        messages = await stream_messages(nats_server.url)
+        call_ids = [Envelope.model_validate_json(m.data).data["call_id"] for m in messages]
+        assert sorted(call_ids) == sorted(f"call-{n}" for n in range(25))
+        assert len(set(call_ids)) == 25
+    finally:
+        await relay.stop()
+        await messaging.close()
+
+
+async def test_inbox_applies_a_redelivered_event_once(db: Database, nats_server: NatsServer):
+    calls: list[str] = []
+
+    async def on_call_started(session, envelope: Envelope, data: CallStarted) -> None:
+        calls.append(data.call_id)
+        await session.execute(applied_table.insert().values(call_id=data.call_id))
+
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="test-consumer", handlers={CallStarted: on_call_started})
+    consumer.start()
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        envelope = Envelope.wrap(call_started(7), producer="agent-desk-svc", subject_key="A81001", correlation_id=None)
+        payload = envelope.model_dump_json().encode()
+        # The same event published twice under different message ids: JetStream keeps both, the inbox drops one.
+        await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+
+        async def consumer_drained() -> bool:
+            info = await js.consumer_info("DESK", "test-consumer")
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
+        await wait_until(consumer_drained)
+        async with db.session() as session:
+            rows = (await session.execute(select(applied_table.c.call_id))).scalars().all()
+        assert rows == ["call-7"]
+        assert calls == ["call-7"]
+    finally:
+        await consumer.stop()
+        await messaging.close()
+
+
+async def test_a_failing_handler_is_retried_and_then_applied_once(db: Database, nats_server: NatsServer):
+    attempts: list[int] = []
+
+    async def flaky(session, envelope: Envelope, data: CallStarted) -> None:
+        attempts.append(1)
+        await session.execute(applied_table.insert().values(call_id=data.call_id))
+        if len(attempts) < 3:
+            raise RuntimeError("transient failure")  # rolls back the insert and the inbox row
+
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="flaky", handlers={CallStarted: flaky})
+    consumer.start()
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        envelope = Envelope.wrap(call_started(9), producer="agent-desk-svc", subject_key="A81001", correlation_id=None)
+        await js.publish(envelope.subject, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": str(envelope.id)})
+
+        async def applied() -> list[str]:
+            async with db.session() as session:
+                return (await session.execute(select(applied_table.c.call_id))).scalars().all()
+
+        assert await wait_until(applied, timeout=15) == ["call-9"]
+        assert len(attempts) == 3
+    finally:
+        await consumer.stop()
+        await messaging.close()
