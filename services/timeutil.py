@@ -1,0 +1,21 @@
+"""Times are stored in UTC and shown in Europe/London."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes (as SQLite returns them) are UTC by our storage rule."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def to_london(value: datetime) -> datetime:
+    return as_utc(value).astimezone(LONDON)
