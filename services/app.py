@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -268,7 +268,7 @@ def create_app(
             await db.dispose()
             log.info("service.stopped")
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, default_response_class=ORJSONResponse,
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.state.identity_verifier = IdentityVerifier(settings.identity_secret)

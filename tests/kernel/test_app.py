@@ -1,0 +1,110 @@
+"""The app factory: one commit per request before the response, problem+json, request ids, limits, health."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from services.app import DbSession, create_app, service_router
+from services.auth import CurrentPrincipal
+from services.contracts.desk import CallStarted
+from services.db import kernel_metadata
+from services.errors import Conflict
+from services.outbox import outbox_table, record_event
+from services.settings import ServiceSettings
+from tests.support.apps import AGENT
+
+
+class Body(BaseModel):
+    call_id: str
+    fail: bool = False
+
+
+def build(settings: ServiceSettings):
+    router = service_router(prefix="/api/v1/things")
+
+    @router.post("", status_code=201)
+    async def create(body: Body, session: DbSession, principal: CurrentPrincipal) -> dict:
+        await record_event(session, CallStarted(call_id=body.call_id, agent=principal.subject,
+                                                started_at=datetime.now(timezone.utc)), subject_key="A81001")
+        if body.fail:
+            raise Conflict("no", code="thing_conflict")
+        return {"call_id": body.call_id}
+
+    @router.get("/count")
+    async def count(session: DbSession) -> dict:
+        n = (await session.execute(select(func.count()).select_from(outbox_table))).scalar_one()
+        return {"events": n}
+
+    return create_app(settings, title="test", routers=[router])
+
+
+@pytest.fixture
+async def client(database_url: str, nats_url: str):
+    settings = ServiceSettings(service_name="test-svc", database_url=database_url, nats_url=nats_url)
+    app = build(settings)
+    async with app.router.lifespan_context(app):
+        async with app.state.db.engine.begin() as conn:
+            await conn.run_sync(kernel_metadata.create_all)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            yield c
+
+
+async def test_success_commits_and_a_domain_error_rolls_back_with_problem_json(client: httpx.AsyncClient):
+    ok = await client.post("/api/v1/things", json={"call_id": "c1"}, headers=AGENT)
+    assert ok.status_code == 201
+    refused = await client.post("/api/v1/things", json={"call_id": "c2", "fail": True}, headers=AGENT)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "thing_conflict" and refused.json()["status"] == 409
+    assert (await client.get("/api/v1/things/count", headers=AGENT)).json() == {"events": 1}
+
+
+async def test_bad_input_is_a_clear_4xx_that_does_not_echo_the_input(client: httpx.AsyncClient):
+    malformed = await client.post("/api/v1/things", content=b"{not json", headers={**AGENT, "content-type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["code"] == "malformed_json"
+    wrong = await client.post("/api/v1/things", json={"call_id": 9434765919}, headers=AGENT)
+    assert wrong.status_code == 422 and "9434765919" not in wrong.text
+    assert (await client.get("/api/v1/things/count", headers=AGENT)).json() == {"events": 0}
+
+
+async def test_identity_is_required_and_must_verify(client: httpx.AsyncClient):
+    assert (await client.post("/api/v1/things", json={"call_id": "x"})).status_code == 401
+    forged = await client.post("/api/v1/things", json={"call_id": "x"}, headers={"X-Callcentre-Identity": "eyJhbGciOiJub25lIn0.e30."})
+    assert forged.status_code == 401 and forged.json()["code"] == "invalid_identity"
+
+
+async def test_request_id_in_and_out_and_body_limit(client: httpx.AsyncClient):
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
+    big = await client.post("/api/v1/things", content=b"x" * (10 * 1024 * 1024 + 1), headers=AGENT)
+    assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
+    assert (await client.get("/nowhere")).headers["content-type"] == "application/problem+json"
+
+
+async def test_ready_health_and_metrics(client: httpx.AsyncClient):
+    from tests.support.apps import wait_until
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status_code == 200
+
+    await wait_until(ready)
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    await client.get("/api/v1/things/count", headers=AGENT)
+    metrics = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/api/v1/things/count",service="test-svc",status="200"}' in metrics
+
+
+async def test_readiness_is_false_without_nats(database_url: str):
+    settings = ServiceSettings(service_name="test-svc", database_url=database_url, nats_url="nats://127.0.0.1:1")
+    app = build(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            r = await c.get("/readyz")
+            assert r.status_code == 503 and r.json()["checks"]["nats"] == "unavailable"
+            assert (await c.get("/healthz")).status_code == 200  # alive, and serving, without NATS
