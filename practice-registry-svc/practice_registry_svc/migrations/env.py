@@ -1,3 +1,5 @@
+import services.inbox  # noqa: F401 - registers the kernel's inbox table on kernel_metadata
+import services.outbox  # noqa: F401 - registers the kernel's outbox table on kernel_metadata
 from services.migrations import run_env
 
 from practice_registry_svc import models  # noqa: F401 - every table registers on Base.metadata
