@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install up test clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install up test clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +20,14 @@ install: $(STAMP)
 up: install
 	$(BIN)/callcentre up
 
-test: install
+# The UI tests drive Debian's Chromium (Playwright's own browser download does not work on a closed network).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "make: installing Debian's chromium for the UI tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null \
+	  || echo "make: WARNING: chromium could not be installed; the UI tests will fail and say so"; }
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

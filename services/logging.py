@@ -98,6 +98,9 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("nats").setLevel("WARNING")
+    # httpx logs whole URLs at INFO, query strings (names, dates of birth) included.
+    for name in ("httpx", "httpcore", "aiohttp.access"):
+        logging.getLogger(name).setLevel("WARNING")
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.db import kernel_metadata
+from services import inbox as _inbox, outbox as _outbox  # noqa: F401 - their tables join kernel_metadata
 
 
 def alembic_config(package: str, database_url: str) -> Config:
