@@ -20,6 +20,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
     database_pool_size: int = 10
     nats_url: str = "nats://127.0.0.1:4222"
+    # JetStream replicas per stream: 1 locally, 3 on a 3-node cluster so losing a server loses no events.
+    nats_stream_replicas: int = 1
     # Signs the identity the gateway passes to services; services verify it.
     identity_secret: str = DEV_SECRET
     log_level: str = "INFO"
