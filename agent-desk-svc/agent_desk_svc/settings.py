@@ -1,6 +1,9 @@
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
+
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"  # local stack only; production sets CALLCENTRE_JWT_SECRET
 
 
 class Settings(ServiceSettings):
@@ -9,3 +12,25 @@ class Settings(ServiceSettings):
     service_name: str = "agent-desk-svc"
     port: int = 8103
     database_url: str = "sqlite+aiosqlite:///./var/agent-desk-svc.db"
+
+    # First start creates this admin when set (DESK_ADMIN_USER or the shared CALLCENTRE_ADMIN_USER).
+    admin_user: str | None = None
+    admin_password: SecretStr | None = None
+
+    # Staff tokens: the gateway verifies them with the same secret.
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    token_ttl_seconds: int = 8 * 3600  # one shift
+
+    # Argon2id cost (argon2-cffi's defaults); tests lower them to stay quick.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    # Sign-in throttling per username: this many failures inside the window lock the name for lock seconds.
+    sign_in_max_failures: int = 10
+    sign_in_failure_window_seconds: int = 15 * 60
+    sign_in_lock_seconds: int = 5 * 60
+
+    # Live stream (server-sent events).
+    live_client_queue_size: int = 100
+    live_dashboard_poll_seconds: float = 5.0

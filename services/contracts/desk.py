@@ -7,6 +7,16 @@ from datetime import datetime
 from services.events import EventData
 
 
+class AgentStateChanged(EventData):
+    """An agent's state moved (chosen by a person, or following a call); live views update from it."""
+
+    event_type = "desk.agent.state_changed"
+    username: str
+    state: str
+    previous_state: str
+    at: datetime
+
+
 class CallStarted(EventData):
     event_type = "desk.call.started"
     call_id: str

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_desk_svc.agents.models import Agent, SignInFailure
+
+
+async def get(session: AsyncSession, username: str, *, for_update: bool = False) -> Agent | None:
+    query = select(Agent).where(Agent.username == username)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,
+                  role: str | None = None, active: bool | None = None) -> Sequence[Agent]:
+    query = select(Agent).order_by(Agent.username).limit(limit)
+    if after is not None:
+        query = query.where(Agent.username > after)
+    if state is not None:
+        query = query.where(Agent.state == state)
+    if role is not None:
+        query = query.where(Agent.role == role)
+    if active is not None:
+        query = query.where(Agent.active.is_(active))
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_active_admins(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(Agent).where(Agent.role == "admin", Agent.active.is_(True))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_by_state(session: AsyncSession) -> dict[str, int]:
+    query = select(Agent.state, func.count()).where(Agent.active.is_(True)).group_by(Agent.state)
+    return {state: int(n) for state, n in (await session.execute(query)).all()}
+
+
+async def sign_in_failure(session: AsyncSession, username: str, *, for_update: bool = False) -> SignInFailure | None:
+    query = select(SignInFailure).where(SignInFailure.username == username)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()

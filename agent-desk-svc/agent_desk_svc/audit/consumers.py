@@ -1,0 +1,36 @@
+"""The audit trail: every service publishes audit events; this service keeps them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_desk_svc.audit import repository
+from agent_desk_svc.audit.models import AuditRecord
+from services.contracts.audit import _AuditRecorded
+from services.events import Envelope
+from services.timeutil import as_utc
+
+
+async def on_audit_recorded(session: AsyncSession, envelope: Envelope, data: _AuditRecorded) -> None:
+    record_id = str(envelope.id)
+    if await repository.exists(session, record_id):
+        return
+    session.add(AuditRecord(
+        id=record_id, service=envelope.producer[:64], actor=data.actor[:100], role=data.role[:20],
+        on_behalf_of=_clip(data.on_behalf_of, 20), action=data.action[:64], target_kind=data.target_kind[:64],
+        target_id=_clip(data.target_id, 100), nhs_number=_digits(data.nhs_number),
+        query_kind=_clip(data.query_kind, 64), result_count=data.result_count, detail=data.detail, at=as_utc(data.at),
+    ))
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    # A producer's overlong value must not make the event unstorable (it would be retried forever).
+    return value[:size] if value else None
+
+
+def _digits(value: str | None) -> str | None:
+    """Stored without spaces so a search finds it however the producer spelled it."""
+    if not value:
+        return None
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return digits[:10] or None

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from agent_desk_svc.calls import service
+from agent_desk_svc.calls.schemas import CallClose, CallOut, CallStart
+from agent_desk_svc.paging import read_time_cursor, time_cursor
+from agent_desk_svc.sql import intend_to_write
+from services.app import DbSession, service_router
+from services.auth import Staff
+from services.pagination import Limit, Page, clamp_limit
+
+router = service_router(prefix="/api/v1/calls", tags=["calls"])
+
+
+def _out(call) -> CallOut:  # noqa: ANN001
+    return CallOut.model_validate({**{c: getattr(call, c) for c in (
+        "id", "agent", "nhs_number", "ods_code", "started_at", "closed_at", "disposition", "notes", "appointment_id",
+        "handle_seconds")}, "open": call.closed_at is None})
+
+
+@router.post("", status_code=201, response_model=CallOut)
+async def start_call(session: DbSession, principal: Staff, body: CallStart) -> CallOut:
+    return _out(await service.start_call(session, principal, body))
+
+
+@router.patch("/{call_id}", response_model=CallOut)
+async def close_call(session: DbSession, principal: Staff, call_id: str, body: CallClose) -> CallOut:
+    return _out(await service.close_call(session, principal, call_id, body))
+
+
+@router.get("", response_model=Page[CallOut], dependencies=[Depends(intend_to_write)])
+async def list_calls(session: DbSession, principal: Staff, agent: Annotated[str | None, Query(max_length=64)] = None,
+                     open: bool | None = None, limit: Limit = None, cursor: str | None = None) -> Page[CallOut]:
+    size = clamp_limit(limit)
+    calls = await service.list_calls(session, principal, agent=agent, is_open=open, before=read_time_cursor(cursor),
+                                     limit=size)
+    items = [_out(c) for c in calls]
+    next_cursor = time_cursor(calls[-1].started_at, calls[-1].id) if len(calls) == size else None
+    return Page[CallOut](items=items, next_cursor=next_cursor)

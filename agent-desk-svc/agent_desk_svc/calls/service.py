@@ -1,0 +1,92 @@
+"""Calls: an agent picks up (on_call), then closes the call with a disposition (wrap_up)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_desk_svc.agents import repository as agents_repository
+from agent_desk_svc.agents.service import MANAGERS, move_to_state
+from agent_desk_svc.agents.state import TransitionRefused, handle_seconds, state_for_call_close, state_for_call_start
+from agent_desk_svc.calls import repository
+from agent_desk_svc.calls.models import Call
+from agent_desk_svc.calls.schemas import CallClose, CallStart
+from services.audit import record_audit
+from services.auth import Principal
+from services.contracts.audit import DeskAuditRecorded
+from services.contracts.desk import CallStarted, CallWrappedUp
+from services.errors import Conflict, Forbidden, NotFound
+from services.logging import get_logger
+from services.outbox import record_event
+from services.timeutil import as_utc, utcnow
+
+log = get_logger(__name__)
+
+
+async def start_call(session: AsyncSession, principal: Principal, body: CallStart) -> Call:
+    agent = await agents_repository.get(session, principal.subject, for_update=True)
+    if agent is None:
+        raise NotFound("Calls are taken by staff with an agent account.", code="agent_not_found")
+    if not agent.active:
+        raise Conflict("The account is disabled.", code="agent_inactive")
+    if await repository.open_call_for(session, agent.username) is not None:
+        raise Conflict("Close the open call before starting another.", code="call_already_open")
+    try:
+        new_state = state_for_call_start(agent.state)
+    except TransitionRefused as refused:
+        raise Conflict(refused.detail, code=refused.code) from refused
+    call = Call(id=uuid.uuid4().hex, agent=agent.username, nhs_number=body.nhs_number, ods_code=body.practice,
+                started_at=utcnow())
+    session.add(call)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent start by the same agent won the race
+        raise Conflict("Close the open call before starting another.", code="call_already_open") from exc
+    await move_to_state(session, agent, new_state)
+    await record_event(session, CallStarted(call_id=call.id, agent=agent.username, ods_code=call.ods_code,
+                                            started_at=call.started_at), subject_key=call.ods_code or agent.username)
+    log.info("call.started", call_id=call.id, agent=agent.username)
+    return call
+
+
+async def close_call(session: AsyncSession, principal: Principal, call_id: str, body: CallClose) -> Call:
+    call = await repository.get(session, call_id, for_update=True)
+    if call is None:
+        raise NotFound(f"No call {call_id}.", code="call_not_found")
+    if call.agent != principal.subject and principal.role not in MANAGERS:
+        raise Forbidden("Agents close their own calls only.", code="not_your_call")
+    if call.closed_at is not None:
+        raise Conflict("The call is already closed.", code="call_closed")
+    agent = await agents_repository.get(session, call.agent, for_update=True)
+    assert agent is not None  # calls.agent is a foreign key
+    call.closed_at = utcnow()
+    call.handle_seconds = handle_seconds(as_utc(call.started_at), call.closed_at)
+    call.disposition, call.notes, call.appointment_id = body.disposition, body.notes, body.appointment_id
+    call.closed_by = principal.subject
+    if agent.state == "on_call":
+        await move_to_state(session, agent, state_for_call_close(agent.state))
+    await record_event(session, CallWrappedUp(call_id=call.id, agent=call.agent, ods_code=call.ods_code,
+                                              disposition=body.disposition, handle_seconds=call.handle_seconds,
+                                              appointment_id=call.appointment_id),
+                       subject_key=call.ods_code or call.agent)
+    log.info("call.wrapped_up", call_id=call.id, agent=call.agent, disposition=body.disposition,
+             handle_seconds=call.handle_seconds)
+    return call
+
+
+async def list_calls(session: AsyncSession, principal: Principal, *, agent: str | None, is_open: bool | None,
+                     before: tuple[datetime, str] | None, limit: int) -> Sequence[Call]:
+    if principal.role not in MANAGERS:
+        if agent is not None and agent.lower() != principal.subject:
+            raise Forbidden("Agents see their own calls only.", code="not_your_calls")
+        agent = principal.subject
+    calls = await repository.listing(session, agent=agent.lower() if agent else None, is_open=is_open,
+                                     before=before, limit=limit)
+    # Calls carry NHS numbers: reading them is audited.
+    await record_audit(session, DeskAuditRecorded, principal, action="call.list", target_kind="call",
+                       query_kind="open" if is_open else "all", result_count=len(calls))
+    return calls
