@@ -9,6 +9,10 @@ the shape of a real service's cheapest endpoint) and a gateway in front of it, o
 stops them afterwards. Direct requests carry a signed identity header (as the gateway would add); gateway
 requests carry a staff bearer token. Rounds alternate direct and gateway so background load hits both alike.
 
+Against a running stack (URLs given), raise the gateway's per-principal rate limit first (e.g.
+GATEWAY_RATE_LIMIT_PRINCIPAL=100000000/hour), or most gateway requests are 429s; secrets come from
+CALLCENTRE_IDENTITY_SECRET / CALLCENTRE_JWT_SECRET (the local stack keeps them in DATA_DIR/secrets.json).
+
 The load generator is a lean HTTP/1.1 client (asyncio protocol + httptools, keep-alive connections): a
 general-purpose client would itself be the bottleneck on a small machine and flatten the difference."""
 
@@ -69,6 +73,18 @@ def build_bench_upstream():  # noqa: ANN201 - a FastAPI app (imported lazily: th
     return app
 
 
+_BARE_BODY = b'{"ods_code":"A81001","name":"Benchmark Surgery","pcn":"BENCH-PCN"}'
+
+
+async def bare_upstream(scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+    """The cheapest possible upstream (no framework, no identity check): shows the gateway's own cost."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BARE_BODY)).encode())]})
+    await send({"type": "http.response.body", "body": _BARE_BODY})
+
+
 # ---------------------------------------------------------------------------------------------- load generator
 
 class _Connection(asyncio.Protocol):
@@ -114,6 +130,7 @@ async def _load(url: str, path: str, headers: dict[str, str], duration: float, c
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     counts = {"ok": 0, "failed": 0}
+    statuses: dict[int, int] = {}
     stop_at = time.perf_counter() + duration
 
     async def worker() -> None:
@@ -135,6 +152,7 @@ async def _load(url: str, path: str, headers: dict[str, str], duration: float, c
                 continue
             latencies.append(time.perf_counter() - began)
             counts["ok" if status == 200 else "failed"] += 1
+            statuses[status] = statuses.get(status, 0) + 1
         if connection is not None and connection.transport is not None:
             connection.transport.close()
 
@@ -147,7 +165,7 @@ async def _load(url: str, path: str, headers: dict[str, str], duration: float, c
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2) if latencies else 0.0
 
     return {"requests_per_second": round(counts["ok"] / elapsed, 1), "ok": counts["ok"], "failed": counts["failed"],
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "statuses": statuses}
 
 
 def _measure(url: str, path: str, headers: dict[str, str], duration: float, concurrency: int) -> dict[str, Any]:
@@ -181,7 +199,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
     raise RuntimeError(f"{url} did not become healthy")
 
 
-def _start_stack(workers: int) -> tuple[str, str, list[subprocess.Popen[bytes]]]:
+def _start_stack(workers: int, upstream: str) -> tuple[str, str, list[subprocess.Popen[bytes]]]:
     upstream_port, gateway_port = _free_port(), _free_port()
     upstream_url, gateway_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{gateway_port}"
     env = {**os.environ, "BENCH_IDENTITY_SECRET": BENCH_IDENTITY_SECRET,
@@ -193,7 +211,9 @@ def _start_stack(workers: int) -> tuple[str, str, list[subprocess.Popen[bytes]]]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "callcentre.bench_gateway:build_bench_upstream", "--factory",
+            [sys.executable, "-m", "uvicorn",
+             *(["callcentre.bench_gateway:build_bench_upstream", "--factory"] if upstream == "service"
+               else ["callcentre.bench_gateway:bare_upstream"]),
              "--host", "127.0.0.1", "--port", str(upstream_port), "--workers", str(workers), "--loop", "uvloop",
              "--http", "httptools", "--no-access-log", "--log-level", "warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -248,13 +268,15 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def run(direct_url: str | None, gateway_url: str | None, duration: float = 10.0, concurrency: int = 32, *,
         path: str = DEFAULT_PATH, rounds: int = 3, workers: int = 1, identity_secret: str | None = None,
-        jwt_secret: str | None = None, warmup: float = 1.0) -> dict[str, Any]:
+        jwt_secret: str | None = None, warmup: float = 1.0, upstream: str = "service") -> dict[str, Any]:
     """Measure `rounds` alternating runs of `duration / rounds` seconds each against the service directly and
     through the gateway; return the median figures and gateway/direct ratio. With both URLs None, start a
-    benchmark upstream and a gateway (each with `workers` workers) and stop them afterwards."""
+    benchmark upstream and a gateway (each with `workers` workers) and stop them afterwards; `upstream` is
+    "service" (kernel middleware + identity check, like a real service's cheapest endpoint) or "bare" (a raw
+    ASGI app: the gateway's own cost shows up in full)."""
     procs: list[subprocess.Popen[bytes]] = []
     if direct_url is None and gateway_url is None:
-        direct_url, gateway_url, procs = _start_stack(workers)
+        direct_url, gateway_url, procs = _start_stack(workers, upstream)
         identity_secret = identity_secret or BENCH_IDENTITY_SECRET
         jwt_secret = jwt_secret or BENCH_JWT_SECRET
     from gateway.settings import DEV_JWT_SECRET  # the gateway's defaults match the local stack's
@@ -297,6 +319,8 @@ def run(direct_url: str | None, gateway_url: str | None, duration: float = 10.0,
             "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
             "failed": sum(r["failed"] for r in runs),
+            "statuses": {str(k): sum(r["statuses"].get(k, 0) for r in runs) for k in sorted(
+                {k for r in runs for k in r["statuses"]})},
             "rounds": [r["requests_per_second"] for r in runs],
         }
 
@@ -311,17 +335,17 @@ def run(direct_url: str | None, gateway_url: str | None, duration: float = 10.0,
                 figures["upstream_cpu_us_per_request"] = round(upstream_cpu / requests * 1e6, 1)
                 figures["gateway_cpu_us_per_request"] = round(gateway_cpu / requests * 1e6, 1)
     return {"path": path, "duration_seconds": duration, "concurrency": concurrency, "workers": workers,
-            "started_own_stack": bool(procs), "direct": direct, "gateway": through, "gateway_to_direct": ratio}
+            "started_own_stack": bool(procs), "upstream": upstream if procs else direct_url, "direct": direct, "gateway": through, "gateway_to_direct": ratio}
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"GET {report['path']}  concurrency {report['concurrency']}  workers {report['workers']}  "
-             f"{report['duration_seconds']} s"]
+    lines = [f"GET {report['path']}  upstream {report['upstream']}  concurrency {report['concurrency']}  "
+             f"workers {report['workers']}  {report['duration_seconds']} s"]
     for name in ("direct", "gateway"):
         figures = report.get(name)
         if figures:
             lines.append(f"  {name:8s} {figures['requests_per_second']:>9.1f} req/s  p50 {figures['p50_ms']:.2f} ms  "
-                         f"p99 {figures['p99_ms']:.2f} ms  failed {figures['failed']}  rounds {figures['rounds']}")
+                         f"p99 {figures['p99_ms']:.2f} ms  rounds {figures['rounds']}  statuses {figures['statuses']}")
             if "gateway_cpu_us_per_request" in figures:
                 lines.append(f"           CPU per request: upstream {figures['upstream_cpu_us_per_request']} us, "
                              f"gateway {figures['gateway_cpu_us_per_request']} us")
@@ -339,10 +363,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--upstream", choices=("service", "bare"), default="service",
+                        help="the upstream started when no URLs are given")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     report = run(args.direct_url, args.gateway_url, args.duration, args.concurrency, path=args.path,
-                 rounds=args.rounds, workers=args.workers)
+                 rounds=args.rounds, workers=args.workers, upstream=args.upstream)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 

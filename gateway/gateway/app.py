@@ -77,12 +77,9 @@ class Gateway:
         self.max_body = settings.max_body_bytes
         self.max_page = settings.max_page_size
         self._limit_cap = f"limit={settings.max_page_size}".encode()
-        self._timeouts = {
-            Timeout.BULK: aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_seconds,
-                                                sock_read=settings.bulk_timeout_seconds),
-            Timeout.STREAM: aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_seconds,
-                                                  sock_read=None),
-        }
+        self._bulk_timeout = aiohttp.ClientTimeout(total=None, connect=settings.pool_timeout_seconds,
+                                                   sock_connect=settings.connect_timeout_seconds,
+                                                   sock_read=settings.bulk_timeout_seconds)
         self._request_metrics: dict[tuple[str, str, int], Any] = {}
         self._latency_metrics: dict[str, Any] = {}
         self._upstream_metrics: dict[tuple[str, str, int], Any] = {}
@@ -339,6 +336,8 @@ class Gateway:
         if chunked or (content_length is not None and content_length != b"0"):
             message = await receive()
             first = message.get("body", b"")
+            if len(first) > self.max_body:
+                raise PayloadTooLarge(f"Request bodies are limited to {self.max_body} bytes.")
             if not message.get("more_body", False):
                 data = first
             else:
@@ -346,13 +345,14 @@ class Gateway:
                 if chunked:
                     headers = [h for h in headers if h[0] != b"content-length"]
         timeout_class = route.timeout if route is not None else Timeout.DEFAULT
+        session = upstream.stream_session if timeout_class is Timeout.STREAM else upstream.session
         kwargs: dict[str, Any] = {}
-        if timeout_class in self._timeouts:
-            kwargs["timeout"] = self._timeouts[timeout_class]
+        if timeout_class is Timeout.BULK:
+            kwargs["timeout"] = self._bulk_timeout
 
         sent = time.perf_counter()
         try:
-            response = await upstream.session.request(
+            response = await session.request(
                 method, url, headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers], data=data,
                 allow_redirects=False, **kwargs)
         except PayloadTooLarge:

@@ -1,9 +1,10 @@
 """Where each request goes and who may send it: the one routing table and the one authorisation table.
 
 `UPSTREAM_BY_PREFIX` maps the first path segment after /api/v1 to a service (API.md, "Routing").
-`ROUTES` is the authorisation table: method + path pattern -> roles, read top to bottom, first match wins; every
-prefix ends with a catch-all so anything a service adds later is admin-only until it is listed here. Services
-still check practice scope themselves (`ensure_acts_for`); the gateway's `own` check is the first fence.
+`ROUTES` is the authorisation table: method + path pattern -> roles, read top to bottom, first match wins. Every
+prefix ends with a catch-all, so an endpoint a service adds later gets its prefix's default (admin only for
+registry data) until it is listed here. Services still check practice scope themselves (`ensure_acts_for`);
+the gateway's `own` check (the ODS code in the path or query) is the first fence, not the only one.
 
 Pattern syntax: literal segments, `{name}` for one segment, and a final `**` for zero or more segments."""
 

@@ -53,7 +53,8 @@ class Settings(ServiceSettings):
     upstream_timeout_seconds: float = 30.0
     bulk_timeout_seconds: float = 120.0
     readyz_timeout_seconds: float = 2.0
-    upstream_pool_size: int = 256
+    upstream_pool_size: int = 256  # connections per upstream (SSE streams have their own, unbounded pool)
+    pool_timeout_seconds: float = 5.0  # waiting for a free connection plus connecting; then 503
     upstream_keepalive_seconds: float = 4.0  # below uvicorn's 5 s, so the upstream never closes one first
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0

@@ -85,26 +85,36 @@ class Upstream:
         self.breaker = CircuitBreaker(name, settings.breaker_failure_threshold, settings.breaker_reset_seconds)
         self._settings = settings
         self.session: aiohttp.ClientSession | None = None
+        # Server-sent event streams hold a connection for as long as an agent's screen is open: they get a
+        # pool of their own, so hundreds of them cannot starve ordinary requests of connections.
+        self.stream_session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         s = self._settings
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=s.upstream_pool_size,
-                                         keepalive_timeout=s.upstream_keepalive_seconds, ttl_dns_cache=300,
-                                         enable_cleanup_closed=False)
-        self.session = aiohttp.ClientSession(
+        self.session = self._session(s.upstream_pool_size, aiohttp.ClientTimeout(
+            total=None, connect=s.pool_timeout_seconds, sock_connect=s.connect_timeout_seconds,
+            sock_read=s.upstream_timeout_seconds))
+        self.stream_session = self._session(0, aiohttp.ClientTimeout(
+            total=None, sock_connect=s.connect_timeout_seconds, sock_read=None))
+
+    def _session(self, pool_size: int, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=pool_size,
+                                         keepalive_timeout=self._settings.upstream_keepalive_seconds,
+                                         ttl_dns_cache=300)
+        return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # cookies belong to the browser, not to the gateway
             auto_decompress=False,  # pass compressed bodies through untouched
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout_seconds,
-                                          sock_read=s.upstream_timeout_seconds),
+            timeout=timeout,
             read_bufsize=2 ** 16,
         )
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            await asyncio.sleep(0)
+        for session in (self.session, self.stream_session):
+            if session is not None:
+                await session.close()
+        await asyncio.sleep(0)
 
 
 def build_upstreams(settings: Settings) -> dict[str, Upstream]:

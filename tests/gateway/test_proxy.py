@@ -137,7 +137,7 @@ async def _next_data(lines) -> str:  # noqa: ANN001
 async def test_access_log_has_routes_not_queries(client: httpx.AsyncClient, gateway):
     await client.get("/api/v1/patients?nhs_number=9434765919&family=Smith", headers=bearer("agent"),
                      params={"marker": "access-log-probe"})
-    await client.get("/api/v1/patients/9434765919", headers=bearer("agent"))
+    await client.get("/api/v1/patients/9434765919", headers={**bearer("agent"), "X-Request-ID": "9434765919"})
 
     def logged() -> str | None:
         text = gateway.log()
@@ -145,6 +145,7 @@ async def test_access_log_has_routes_not_queries(client: httpx.AsyncClient, gate
 
     text = await wait_until(logged, timeout=5)
     assert "9434765919" not in text and "Smith" not in text and "access-log-probe" not in text
+    assert '"request_id":"*******919"' in text  # a request id that looks like an NHS number is masked
     assert '"event":"http.request"' in text and '"upstream":"registry"' in text
 
     metrics = (await client.get("/metrics")).text
