@@ -1,10 +1,27 @@
 """The declarative base of this service's own database (the kernel adds its outbox and inbox tables)."""
 
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import Insert
+from sqlalchemy.sql.schema import Table
 
 from services.db import NAMING_CONVENTION
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (SQLite and PostgreSQL both have it)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def chunks(values: list, size: int = 5000):
+    """Bound lists for IN (...): both drivers cap the parameters of one statement."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]

@@ -9,3 +9,9 @@ class Settings(ServiceSettings):
     service_name: str = "booking-svc"
     port: int = 8102
     database_url: str = "sqlite+aiosqlite:///./var/booking-svc.db"
+    # How long a hold keeps a slot for the agent who took it; an expired hold counts as absent everywhere.
+    hold_seconds: int = 120
+    # The widest window one rota PUT may replace.
+    rota_max_weeks: int = 12
+    # Default page size of slot searches (a client may ask for up to 500).
+    slot_search_default_limit: int = 50

@@ -1,0 +1,333 @@
+"""Booking rules. A slot is never booked twice: the slot row is claimed by a conditional UPDATE (free, or held
+by this caller with this hold, or its hold expired), and a partial unique index allows one active appointment
+per slot. Every change writes its event, an audit record and a feed entry in the same transaction, and bumps
+the appointment's version. Lock order everywhere: slot rows, then appointment rows, then feed counters."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from booking_svc.appointments import repository
+from booking_svc.appointments.models import (
+    ARRIVED,
+    BOOKED,
+    CANCELLED,
+    COMPLETED,
+    DID_NOT_ATTEND,
+    RESCHEDULED,
+    Appointment,
+)
+from booking_svc.feed import service as feed
+from booking_svc.registry import repository as registry
+from booking_svc.registry.models import Practice, SlotType
+from booking_svc.slots import repository as slots
+from booking_svc.slots.models import Slot
+from booking_svc.slots.service import (
+    check_available,
+    check_bookable,
+    decode_time_cursor,
+    encode_time_cursor,
+    explain_refusal,
+    holder_key,
+    load_for_booking,
+    london_date,
+    london_iso,
+    publish_availability,
+)
+from services.audit import record_audit
+from services.auth import Principal, ensure_acts_for
+from services.contracts.audit import BookingAuditRecorded
+from services.contracts.booking import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentDisplaced,
+    AppointmentRescheduled,
+    AppointmentStatusChanged,
+)
+from services.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from services.nhs import normalise_nhs_number
+from services.outbox import record_event
+from services.timeutil import as_utc
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to mishear or misread
+STATUS_CHANGES = {BOOKED: {ARRIVED, COMPLETED, DID_NOT_ATTEND}, ARRIVED: {COMPLETED}}
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+async def present(session: AsyncSession, appointments: Sequence[Any]) -> list[dict[str, Any]]:
+    """The API's view of appointments (ORM objects or rows), with their clinicians from the local copy."""
+    clinicians = await registry.clinicians_by_key(session, {(a.ods_code, a.clinician_id) for a in appointments})
+    out = []
+    for a in appointments:
+        c = clinicians.get((a.ods_code, a.clinician_id))
+        out.append({
+            "id": a.id, "status": a.status, "version": a.version, "booking_reference": a.booking_reference,
+            "nhs_number": a.nhs_number, "practice": a.ods_code, "registered_practice": a.registered_ods_code,
+            "slot_id": a.slot_id,
+            "slot": {"id": a.slot_id, "start": london_iso(a.slot_start), "end": london_iso(a.slot_end),
+                     "clinician": {"id": a.clinician_id, "name": c.name if c else None, "role": c.role if c else None,
+                                   "gender": c.gender if c else None},
+                     "slot_type": a.slot_type, "channel": a.channel},
+            "reason": a.reason, "cancel_reason": a.cancel_reason, "rescheduled_from": a.rescheduled_from,
+            "rescheduled_to": a.rescheduled_to, "booked_by": a.booked_by,
+            "created_at": london_iso(a.created_at), "updated_at": london_iso(a.updated_at),
+        })
+    return out
+
+
+async def read(session: AsyncSession, principal: Principal, appointment_id: str) -> dict[str, Any]:
+    appointment = await _load(session, appointment_id)
+    _ensure_may_see(principal, appointment)
+    await record_audit(session, BookingAuditRecorded, principal, action="appointment.read", target_kind="appointment",
+                       target_id=appointment.id, on_behalf_of=appointment.ods_code, nhs_number=appointment.nhs_number)
+    return (await present(session, [appointment]))[0]
+
+
+async def search(session: AsyncSession, principal: Principal, *, nhs_number: str | None, practice: str | None,
+                 start: datetime | None, end: datetime | None, status: str | None, limit: int,
+                 cursor: str | None) -> dict[str, Any]:
+    nhs = valid_nhs_number(nhs_number) if nhs_number else None
+    practice = practice.strip().upper() if practice else None
+    visible_to = None
+    if principal.is_practice:
+        if practice:
+            ensure_acts_for(principal, practice)
+        else:
+            visible_to = principal.ods_code
+    elif not (principal.is_staff or principal.role == "service"):
+        raise Forbidden("Not allowed.", code="forbidden_role")
+    after = decode_time_cursor(cursor)
+    rows = await repository.search(session, nhs_number=nhs, practice=practice, visible_to=visible_to, start=start,
+                                   end=end, status=status, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = await present(session, rows)
+    await record_audit(session, BookingAuditRecorded, principal, action="appointment.search",
+                       target_kind="patient" if nhs else "appointment", on_behalf_of=practice or principal.ods_code,
+                       nhs_number=nhs, query_kind="nhs_number" if nhs else ("practice" if practice else "all"),
+                       result_count=len(items))
+    next_cursor = encode_time_cursor(rows[-1].slot_start, rows[-1].id) if more else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# ---------------------------------------------------------------------------------------------- booking
+
+async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hold_id: str | None, nhs_number: str,
+               reason: str | None, now: datetime) -> dict[str, Any]:
+    nhs = valid_nhs_number(nhs_number)
+    slot, rules, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id, nhs_number=nhs,
+                                                    now=now)
+    appointment = await _new_appointment(session, principal, slot, rules, nhs_number=nhs, reason=reason,
+                                         registered_at=registered_at, now=now)
+    await _flush(session)
+    out = (await present(session, [appointment]))[0]
+    await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
+                                                  booking_reference=appointment.booking_reference),
+                       subject_key=appointment.ods_code)
+    await _audit(session, principal, "appointment.book", appointment)
+    await publish_availability(session, slot.ods_code, days=[london_date(slot.start_at)], now=now, taken=[slot.id])
+    await feed.append(session, appointment.ods_code, "booked", out, now)
+    return out
+
+
+async def cancel(session: AsyncSession, principal: Principal, appointment_id: str, *, reason: str | None,
+                 if_match: str | None, now: datetime) -> dict[str, Any]:
+    appointment = await _load_for_change(session, principal, appointment_id, if_match=if_match, now=now)
+    await slots.free(session, appointment.slot_id)
+    appointment.status, appointment.cancel_reason, appointment.updated_at = CANCELLED, reason, now
+    await _flush(session)
+    out = (await present(session, [appointment]))[0]
+    await record_event(session, AppointmentCancelled(**_event_fields(appointment, principal), reason=reason),
+                       subject_key=appointment.ods_code)
+    await _audit(session, principal, "appointment.cancel", appointment, detail=reason)
+    await publish_availability(session, appointment.ods_code, days=[london_date(appointment.slot_start)], now=now,
+                               freed=[appointment.slot_id])
+    await feed.append(session, appointment.ods_code, "cancelled", out, now)
+    return out
+
+
+async def reschedule(session: AsyncSession, principal: Principal, appointment_id: str, *, slot_id: str,
+                     hold_id: str | None, if_match: str | None, now: datetime) -> dict[str, Any]:
+    """Secure the new slot first and only then free the old one; any refusal rolls the whole change back."""
+    old = await _load_for_change(session, principal, appointment_id, if_match=if_match, now=now)
+    slot, rules, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
+                                                    nhs_number=old.nhs_number, now=now)
+    new = await _new_appointment(session, principal, slot, rules, nhs_number=old.nhs_number, reason=old.reason,
+                                 registered_at=registered_at, now=now, rescheduled_from=old.id)
+    await slots.free(session, old.slot_id)
+    old.status, old.rescheduled_to, old.updated_at = RESCHEDULED, new.id, now
+    await _flush(session)
+    new_out, old_out = await present(session, [new, old])
+    await record_event(session, AppointmentRescheduled(
+        **_event_fields(new, principal), previous_appointment_id=old.id, previous_slot_id=old.slot_id,
+        previous_slot_start=as_utc(old.slot_start)), subject_key=new.ods_code)
+    await _audit(session, principal, "appointment.reschedule", new, detail=f"from {old.id}")
+    if new.ods_code == old.ods_code:
+        await publish_availability(session, new.ods_code, now=now, taken=[new.slot_id], freed=[old.slot_id],
+                                   days=[london_date(new.slot_start), london_date(old.slot_start)])
+    else:
+        await publish_availability(session, new.ods_code, days=[london_date(new.slot_start)], now=now,
+                                   taken=[new.slot_id])
+        await publish_availability(session, old.ods_code, days=[london_date(old.slot_start)], now=now,
+                                   freed=[old.slot_id])
+    for ods in sorted({new.ods_code, old.ods_code}):
+        await feed.append(session, ods, "rescheduled", new_out, now, previous_appointment_id=old.id,
+                          previous_appointment=old_out)
+    return new_out
+
+
+async def change_status(session: AsyncSession, principal: Principal, appointment_id: str, *, status: str,
+                        if_match: str | None, now: datetime) -> dict[str, Any]:
+    appointment = await _load(session, appointment_id)
+    ensure_acts_for(principal, appointment.ods_code)
+    check_if_match(if_match, appointment.version)
+    if status not in STATUS_CHANGES.get(appointment.status, ()):
+        raise Conflict(f"An appointment that is {appointment.status} cannot become {status}.",
+                       code="invalid_transition")
+    appointment.status, appointment.updated_at = status, now
+    await _flush(session)
+    out = (await present(session, [appointment]))[0]
+    await record_event(session, AppointmentStatusChanged(**_event_fields(appointment, principal)),
+                       subject_key=appointment.ods_code)
+    await _audit(session, principal, f"appointment.{status}", appointment)
+    await feed.append(session, appointment.ods_code, "status_changed", out, now)
+    return out
+
+
+async def displace(session: AsyncSession, principal: Principal, slot_ids: Iterable[str], now: datetime) -> int:
+    """The slots are gone (rota change): their appointments become displaced and someone must ring the patient."""
+    displaced = await repository.displace_on_slots(session, slot_ids, now)
+    for out, row in zip(await present(session, displaced), displaced):
+        await record_event(session, AppointmentDisplaced(**_event_fields(row, principal)), subject_key=row.ods_code)
+        await _audit(session, principal, "appointment.displace", row, detail="slot removed by a rota change")
+        await feed.append(session, row.ods_code, "displaced", out, now)
+    return len(displaced)
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+def valid_nhs_number(value: str) -> str:
+    try:
+        if not value.isascii():  # str.isdigit() also accepts other scripts' digits
+            raise ValueError("an NHS number is 10 digits")
+        return normalise_nhs_number(value)
+    except ValueError as exc:
+        raise Unprocessable(f"Not a valid NHS number: {exc}.", code="invalid_nhs_number") from exc
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    if if_match is None:
+        return
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags or any(tag.removeprefix("W/").strip('"') == str(version) for tag in tags):
+        return
+    raise PreconditionFailed("The appointment has changed since you read it; read it again.",
+                             code="stale_version", current_version=version)
+
+
+async def _secure_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
+                       nhs_number: str, now: datetime) -> tuple[Slot, SlotType, str]:
+    """Check the rules, then claim the slot; returns it, its type and where the patient is registered."""
+    slot, practice, rules = await load_for_booking(session, principal, slot_id)
+    holder = holder_key(principal)
+    check_available(slot, holder=holder, hold_id=hold_id, now=now)
+    check_bookable(slot, practice, rules, now)
+    assert practice is not None and rules is not None  # check_bookable refused otherwise
+    registered_at = await _registered_practice(session, nhs_number, practice, rules)
+    if not await slots.book(session, slot.id, holder=holder, hold_id=hold_id, now=now):
+        raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
+    return slot, rules, registered_at
+
+
+async def _registered_practice(session: AsyncSession, nhs_number: str, practice: Practice, rules: SlotType) -> str:
+    """The practice the patient is registered at that allows this booking: the slot's own, or for a slot shared
+    with the PCN, a partner practice in the same PCN."""
+    registered = await registry.registered_practices(session, nhs_number)
+    if practice.ods_code in registered:
+        return practice.ods_code
+    if rules.shared_with_pcn and practice.pcn:
+        partners = {p.ods_code for p in await registry.pcn_members(session, [practice.pcn])}
+        if shared := sorted(registered & partners):
+            return shared[0]
+    raise Conflict("The patient is not registered at this practice (or, for a shared slot, in its PCN).",
+                   code="not_registered")
+
+
+async def _new_appointment(session: AsyncSession, principal: Principal, slot: Slot, rules: SlotType, *,
+                           nhs_number: str, reason: str | None, registered_at: str, now: datetime,
+                           rescheduled_from: str | None = None) -> Appointment:
+    appointment = Appointment(
+        id=uuid.uuid4().hex, booking_reference=await _new_reference(session), status=BOOKED,
+        ods_code=slot.ods_code, registered_ods_code=registered_at, nhs_number=nhs_number, reason=reason,
+        slot_id=slot.id, slot_start=as_utc(slot.start_at), slot_end=as_utc(slot.end_at),
+        clinician_id=slot.clinician_id, slot_type=slot.slot_type, channel=rules.channel,
+        rescheduled_from=rescheduled_from, booked_by=principal.subject, booked_by_role=principal.role,
+        created_at=now, updated_at=now)
+    session.add(appointment)
+    return appointment
+
+
+async def _new_reference(session: AsyncSession) -> str:
+    while True:  # 32^8 references: a repeat is vanishingly rare, and the unique constraint backs this check
+        reference = "".join(secrets.choice(CROCKFORD) for _ in range(8))
+        if not await repository.reference_taken(session, reference):
+            return reference
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
+        raise Conflict("This slot has been booked.", code="slot_taken") from exc
+    except StaleDataError as exc:
+        raise PreconditionFailed("The appointment changed while this request ran; read it again.",
+                                 code="stale_version") from exc
+
+
+async def _load(session: AsyncSession, appointment_id: str) -> Appointment:
+    appointment = await repository.get(session, appointment_id)
+    if appointment is None:
+        raise NotFound("There is no such appointment.", code="appointment_not_found")
+    return appointment
+
+
+async def _load_for_change(session: AsyncSession, principal: Principal, appointment_id: str, *,
+                           if_match: str | None, now: datetime) -> Appointment:
+    appointment = await _load(session, appointment_id)
+    ensure_acts_for(principal, appointment.ods_code)
+    check_if_match(if_match, appointment.version)
+    if appointment.status != BOOKED:
+        raise Conflict(f"The appointment is {appointment.status}.", code="appointment_not_active")
+    if as_utc(appointment.slot_start) <= now:
+        raise Conflict("Only future appointments can be cancelled or moved.", code="appointment_in_past")
+    return appointment
+
+
+def _ensure_may_see(principal: Principal, appointment: Appointment) -> None:
+    if principal.is_practice and principal.ods_code not in (appointment.ods_code, appointment.registered_ods_code):
+        raise Forbidden("This API key belongs to another practice.", code="other_practice")
+
+
+def _event_fields(appointment: Any, principal: Principal) -> dict[str, Any]:
+    return {"appointment_id": appointment.id, "ods_code": appointment.ods_code, "slot_id": appointment.slot_id,
+            "nhs_number": appointment.nhs_number, "slot_start": as_utc(appointment.slot_start),
+            "slot_end": as_utc(appointment.slot_end), "clinician_id": appointment.clinician_id,
+            "slot_type": appointment.slot_type, "channel": appointment.channel, "status": appointment.status,
+            "version": appointment.version, "actor": principal.subject, "actor_role": principal.role}
+
+
+async def _audit(session: AsyncSession, principal: Principal, action: str, appointment: Any,
+                 detail: str | None = None) -> None:
+    await record_audit(session, BookingAuditRecorded, principal, action=action, target_kind="appointment",
+                       target_id=appointment.id, on_behalf_of=appointment.ods_code,
+                       nhs_number=appointment.nhs_number, detail=detail)

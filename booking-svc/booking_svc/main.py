@@ -1,0 +1,24 @@
+"""booking-svc: rotas, slots, holds, appointments and the practices' change feed."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from booking_svc.appointments.endpoints import router as appointments_router
+from booking_svc.feed.endpoints import router as feed_router
+from booking_svc.holds.endpoints import router as holds_router
+from booking_svc.registry.consumers import HANDLERS as REGISTRY_HANDLERS
+from booking_svc.rotas.endpoints import router as rotas_router
+from booking_svc.settings import Settings
+from booking_svc.slots.endpoints import router as slots_router
+from services.app import create_app
+from services.timeutil import utcnow
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = create_app(settings, title="booking-svc",
+                     routers=[rotas_router, slots_router, holds_router, appointments_router, feed_router],
+                     handlers=REGISTRY_HANDLERS)
+    app.state.clock = utcnow
+    return app

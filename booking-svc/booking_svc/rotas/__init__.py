@@ -1,0 +1,1 @@
+"""Rotas: a practice's sessions for a window of dates, turned into slots."""

@@ -1,0 +1,141 @@
+"""Slot queries. Every "is this slot available?" goes through `available(now)`, so an expired hold is treated
+as absent everywhere, with no sweeper needed; holds and bookings are conditional UPDATEs on the slot row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking_svc.db import chunks
+from booking_svc.registry.models import Clinician
+from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
+
+# (ods_code, slot_type, start at or after, start before)
+TimeRange = tuple[str, str, datetime, datetime]
+
+
+def available(now: datetime) -> ColumnElement[bool]:
+    return or_(Slot.status == FREE, and_(Slot.status == HELD, Slot.hold_expires_at <= now))
+
+
+def _in_ranges(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
+    if not ranges:
+        return false()
+    return or_(*(and_(Slot.ods_code == ods, Slot.slot_type == code, Slot.start_at >= lo, Slot.start_at < hi)
+                 for ods, code, lo, hi in ranges))
+
+
+def _clinician_filters(role: str | None, gender: str | None) -> list[ColumnElement[bool]]:
+    filters = []
+    if role:
+        filters.append(func.lower(Clinician.role) == role.lower())
+    if gender:
+        filters.append(func.lower(Clinician.gender) == gender.lower())
+    return filters
+
+
+_CLINICIAN_JOIN = and_(Clinician.ods_code == Slot.ods_code, Clinician.clinician_id == Slot.clinician_id)
+
+
+async def get_slot(session: AsyncSession, slot_id: str, *, fresh: bool = False) -> Slot | None:
+    """`fresh` reads the row again even if this session loaded it before (after a conditional UPDATE lost)."""
+    query = select(Slot).where(Slot.id == slot_id).execution_options(populate_existing=fresh)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
+                 gender: str | None, after: tuple[datetime, str] | None, limit: int) -> list:
+    query = (select(Slot.id, Slot.ods_code, Slot.start_at, Slot.end_at, Slot.slot_type, Slot.clinician_id,
+                    Clinician.name, Clinician.role, Clinician.gender)
+             .outerjoin(Clinician, _CLINICIAN_JOIN)
+             .where(_in_ranges(ranges), available(now), *_clinician_filters(role, gender)))
+    if after is not None:
+        start, slot_id = after
+        query = query.where(or_(Slot.start_at > start, and_(Slot.start_at == start, Slot.id > slot_id)))
+    return list((await session.execute(query.order_by(Slot.start_at, Slot.id).limit(limit))).all())
+
+
+async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
+                    gender: str | None) -> list:
+    """(ods_code, slot_type, count, earliest start) of available slots still under embargo."""
+    if not ranges:
+        return []
+    query = (select(Slot.ods_code, Slot.slot_type, func.count(), func.min(Slot.start_at))
+             .outerjoin(Clinician, _CLINICIAN_JOIN)
+             .where(_in_ranges(ranges), available(now), *_clinician_filters(role, gender))
+             .group_by(Slot.ods_code, Slot.slot_type))
+    return list((await session.execute(query)).all())
+
+
+async def available_starts(session: AsyncSession, ods_code: str, lo: datetime, hi: datetime,
+                           now: datetime) -> list[datetime]:
+    rows = await session.execute(select(Slot.start_at).where(
+        Slot.ods_code == ods_code, Slot.start_at >= max(lo, now), Slot.start_at < hi, available(now)))
+    return list(rows.scalars())
+
+
+async def hold(session: AsyncSession, slot_id: str, *, hold_id: str, holder: str, expires_at: datetime,
+               now: datetime) -> bool:
+    """Take a hold if the slot is free, its hold has expired, or the same holder is renewing it."""
+    result = await session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, or_(available(now), and_(Slot.status == HELD, Slot.held_by == holder)))
+        .values(status=HELD, hold_id=hold_id, held_by=holder, hold_expires_at=expires_at)
+        .returning(Slot.id)
+        .execution_options(synchronize_session=False))
+    return result.first() is not None
+
+
+async def release_hold(session: AsyncSession, hold_id: str, *, holder: str, now: datetime) -> Slot | None:
+    result = await session.execute(
+        update(Slot)
+        .where(Slot.hold_id == hold_id, Slot.held_by == holder, Slot.status == HELD, Slot.hold_expires_at > now)
+        .values(status=FREE, hold_id=None, held_by=None, hold_expires_at=None)
+        .returning(Slot.id, Slot.ods_code, Slot.start_at)
+        .execution_options(synchronize_session=False))
+    return result.first()
+
+
+async def live_hold(session: AsyncSession, hold_id: str, now: datetime) -> Slot | None:
+    query = select(Slot).where(Slot.hold_id == hold_id, Slot.status == HELD, Slot.hold_expires_at > now)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def book(session: AsyncSession, slot_id: str, *, holder: str, hold_id: str | None, now: datetime) -> bool:
+    """Mark the slot booked if it is free, its hold has expired, or this holder presents its own hold."""
+    own_hold = and_(Slot.status == HELD, Slot.hold_id == hold_id, Slot.held_by == holder) if hold_id else false()
+    result = await session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, or_(available(now), own_hold))
+        .values(status=BOOKED, hold_id=None, held_by=None, hold_expires_at=None)
+        .returning(Slot.id)
+        .execution_options(synchronize_session=False))
+    return result.first() is not None
+
+
+async def free(session: AsyncSession, slot_id: str) -> bool:
+    result = await session.execute(
+        update(Slot).where(Slot.id == slot_id, Slot.status == BOOKED)
+        .values(status=FREE, hold_id=None, held_by=None, hold_expires_at=None)
+        .returning(Slot.id)
+        .execution_options(synchronize_session=False))
+    return result.first() is not None
+
+
+async def in_window(session: AsyncSession, ods_code: str, lo: datetime, hi: datetime) -> list:
+    rows = await session.execute(select(Slot.id, Slot.start_at).where(
+        Slot.ods_code == ods_code, Slot.start_at >= lo, Slot.start_at < hi))
+    return list(rows.all())
+
+
+async def delete_many(session: AsyncSession, slot_ids: Iterable[str]) -> None:
+    for chunk in chunks(sorted(slot_ids)):
+        await session.execute(delete(Slot).where(Slot.id.in_(chunk)).execution_options(synchronize_session=False))
+
+
+async def insert_many(session: AsyncSession, rows: list[dict]) -> None:
+    if rows:
+        await session.execute(Slot.__table__.insert(), rows)

@@ -1,0 +1,261 @@
+"""What the centre may book now, and the free-slot figures other services follow.
+
+A slot type's rules turn into time bounds on a slot's start, computed once per (practice, slot type) for the
+current instant: not before `now + min_notice_minutes`, not after the end of the London day `max_days_ahead`
+days from today, and, for a type with a release rule, only dates already released (released at `at_time`
+London on the date `days_before` days before the slot's date). A search is then a union of index-friendly
+ranges, and the same rules decide a single hold or booking."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking_svc.registry import repository as registry
+from booking_svc.registry.models import Practice, SlotType
+from booking_svc.slots import repository
+from booking_svc.slots.models import BOOKED, HELD, Slot
+from services.auth import Principal, ensure_acts_for
+from services.contracts.booking import SlotAvailabilityChanged
+from services.errors import Conflict, Forbidden, NotFound, Unprocessable
+from services.outbox import record_event
+from services.pagination import decode_cursor, encode_cursor
+from services.timeutil import LONDON, as_utc
+
+MAX_PRACTICES_PER_SEARCH = 50
+IDS_PER_AVAILABILITY_EVENT = 1000
+MAX_DAYS_AHEAD = 3660  # whatever a slot type says (dates must stay in range): nobody books ten years ahead
+
+
+def london_midnight(day: date) -> datetime:
+    """The UTC instant a London calendar day starts."""
+    return datetime.combine(day, time(0), LONDON).astimezone(timezone.utc)
+
+
+def london_date(instant: datetime) -> date:
+    return as_utc(instant).astimezone(LONDON).date()
+
+
+def london_iso(instant: datetime) -> str:
+    return as_utc(instant).astimezone(LONDON).isoformat()
+
+
+def release_at(rules: SlotType, slot_day: date) -> datetime | None:
+    if rules.release_days_before is None or rules.release_at_time is None:
+        return None
+    day = slot_day - timedelta(days=_days(rules.release_days_before))
+    return datetime.combine(day, rules.release_at_time, LONDON).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class BookingWindow:
+    earliest: datetime  # a slot must start at or after this
+    released_before: datetime | None  # slots starting from here on are still embargoed (None: no embargo)
+    latest: datetime  # and before this (end of the last bookable London day)
+
+
+def booking_window(rules: SlotType, now: datetime) -> BookingWindow:
+    today = london_date(now)
+    latest = london_midnight(today + timedelta(days=_days(rules.max_days_ahead) + 1))
+    released_before = None
+    if rules.release_days_before is not None and rules.release_at_time is not None:
+        # Today's release (of the date `days_before` ahead) has happened once `at_time` London has passed.
+        released_today = datetime.combine(today, rules.release_at_time, LONDON) <= now
+        last_released = today + timedelta(days=_days(rules.release_days_before) - (0 if released_today else 1))
+        released_before = london_midnight(last_released + timedelta(days=1))
+    notice = timedelta(minutes=min(max(rules.min_notice_minutes, 0), MAX_DAYS_AHEAD * 24 * 60))
+    return BookingWindow(earliest=now + notice, released_before=released_before, latest=latest)
+
+
+def _days(value: int) -> int:
+    return min(max(value, 0), MAX_DAYS_AHEAD)
+
+
+def check_bookable(slot: Slot, practice: Practice | None, rules: SlotType | None, now: datetime) -> None:
+    """The rules a hold or a booking must pass; raises the Conflict a client can branch on."""
+    if practice is None or not practice.is_active:
+        raise Conflict("The practice is not taking bookings from the centre.", code="practice_suspended")
+    if rules is None or not rules.bookable_by_centre:
+        raise Conflict("The centre may not book this kind of slot.", code="not_bookable_by_centre")
+    start = as_utc(slot.start_at)
+    window = booking_window(rules, now)
+    if start < window.earliest:
+        raise Conflict(f"This slot needs {rules.min_notice_minutes} minutes' notice.", code="outside_booking_window")
+    if window.released_before is not None and start >= window.released_before:
+        released = release_at(rules, london_date(start))
+        raise Conflict(f"This slot is released for booking at {london_iso(released)}.", code="embargoed",
+                       release_at=london_iso(released))
+    if start >= window.latest:
+        raise Conflict(f"This slot is more than {rules.max_days_ahead} days ahead.", code="outside_booking_window")
+
+
+def check_available(slot: Slot, *, holder: str, hold_id: str | None, now: datetime) -> None:
+    """The quick answer from what was read; the conditional UPDATE that follows is the real guard."""
+    if slot.status == BOOKED:
+        raise Conflict("This slot has been booked.", code="slot_taken")
+    live_hold = slot.status == HELD and slot.hold_expires_at is not None and as_utc(slot.hold_expires_at) > now
+    if live_hold and not (slot.held_by == holder and (hold_id is None or slot.hold_id == hold_id)):
+        raise Conflict("Someone else is holding this slot.", code="slot_held")
+
+
+async def explain_refusal(session: AsyncSession, slot_id: str, *, holder: str, hold_id: str | None,
+                          now: datetime) -> Conflict:
+    """Why a conditional UPDATE on the slot changed nothing (it lost a race, or the hold is someone else's)."""
+    slot = await repository.get_slot(session, slot_id, fresh=True)
+    if slot is None:
+        return Conflict("This slot no longer exists.", code="slot_taken")
+    try:
+        check_available(slot, holder=holder, hold_id=hold_id, now=now)
+    except Conflict as refusal:
+        return refusal
+    return Conflict("This slot is held; present its hold.", code="slot_held")
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+@dataclass(frozen=True)
+class SlotQuery:
+    practices: list[str]
+    start: datetime | None = None
+    end: datetime | None = None
+    slot_type: str | None = None
+    role: str | None = None
+    gender: str | None = None
+    channel: str | None = None
+    include_pcn: bool = False
+    limit: int = 50
+    cursor: str | None = None
+
+
+async def search(session: AsyncSession, principal: Principal, query: SlotQuery, now: datetime) -> dict:
+    codes = sorted({p.strip().upper() for p in query.practices if p.strip()})
+    if not codes:
+        raise Unprocessable("Name at least one practice.", code="practice_required")
+    if len(codes) > MAX_PRACTICES_PER_SEARCH:
+        raise Unprocessable(f"At most {MAX_PRACTICES_PER_SEARCH} practices per search.", code="too_many_practices")
+    for ods in codes:
+        ensure_acts_for(principal, ods)
+    if query.include_pcn and principal.is_practice:
+        raise Forbidden("A practice key sees only its own practice's slots.", code="other_practice")
+    after = decode_time_cursor(query.cursor)
+
+    offered = [p for p in (await registry.practices_by_code(session, codes)).values() if p.is_active]
+    partners: set[str] = set()
+    if query.include_pcn:
+        members = await registry.pcn_members(session, {p.pcn for p in offered if p.pcn})
+        partners = {m.ods_code for m in members if m.is_active and m.ods_code not in codes}
+    practices = {p.ods_code for p in offered} | partners
+    types = await registry.slot_types_of(session, practices)
+
+    bookable, embargoed = [], []
+    for (ods, code), rules in sorted(types.items()):
+        if not rules.bookable_by_centre or (ods in partners and not rules.shared_with_pcn):
+            continue
+        if (query.slot_type and code != query.slot_type) or (query.channel and rules.channel != query.channel):
+            continue
+        window = booking_window(rules, now)
+        lo = max(window.earliest, query.start) if query.start else window.earliest
+        hi = min(window.latest, query.end) if query.end else window.latest
+        released_before = window.released_before
+        book_hi = hi if released_before is None else min(hi, released_before)
+        if lo < book_hi:
+            bookable.append((ods, code, lo, book_hi))
+        if released_before is not None and max(lo, released_before) < hi:
+            embargoed.append((ods, code, max(lo, released_before), hi))
+
+    rows = await repository.search(session, bookable, now=now, role=query.role, gender=query.gender, after=after,
+                                   limit=query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    items = [{
+        "id": r.id,
+        "practice": r.ods_code,
+        "start": london_iso(r.start_at),
+        "end": london_iso(r.end_at),
+        "clinician": {"id": r.clinician_id, "name": r.name, "role": r.role, "gender": r.gender},
+        "slot_type": r.slot_type,
+        "channel": types[(r.ods_code, r.slot_type)].channel,
+        "pcn_partner": r.ods_code in partners,
+    } for r in rows]
+    next_cursor = encode_time_cursor(rows[-1].start_at, rows[-1].id) if more else None
+
+    waiting = await repository.embargoed(session, embargoed, now=now, role=query.role, gender=query.gender)
+    releases = [release_at(types[(ods, code)], london_date(first)) for ods, code, _n, first in waiting]
+    next_release = min((r for r in releases if r is not None), default=None)
+    return {"items": items, "next_cursor": next_cursor,
+            "embargoed": {"count": sum(n for _o, _c, n, _f in waiting),
+                          "next_release_at": london_iso(next_release) if next_release else None}}
+
+
+def encode_time_cursor(start: datetime, row_id: str) -> str:
+    """Keyset position of listings ordered by (start, id)."""
+    return encode_cursor({"s": as_utc(start).isoformat(), "i": row_id})
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(position["s"])), str(position["i"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unprocessable("The cursor is not one this service issued.", code="invalid_cursor") from exc
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
+                               taken: Iterable[str] = (), freed: Iterable[str] = ()) -> None:
+    """SlotAvailabilityChanged with the free-slot count (slots still to start that can be held or booked) of
+    every London day a change touched; long id lists are split over several events."""
+    touched = sorted(set(days))
+    if not touched:
+        return
+    starts = await repository.available_starts(session, ods_code, london_midnight(touched[0]),
+                                               london_midnight(touched[-1] + timedelta(days=1)), now)
+    per_day = Counter(london_date(s) for s in starts)
+    counts = {d.isoformat(): per_day.get(d, 0) for d in touched}
+    taken_ids, freed_ids = sorted(set(taken)), sorted(set(freed))
+    parts = max(1, -(-max(len(taken_ids), len(freed_ids)) // IDS_PER_AVAILABILITY_EVENT))
+    for part in range(parts):
+        window = slice(part * IDS_PER_AVAILABILITY_EVENT, (part + 1) * IDS_PER_AVAILABILITY_EVENT)
+        await record_event(session, SlotAvailabilityChanged(
+            ods_code=ods_code, free_slots_by_date=counts, taken_slot_ids=taken_ids[window],
+            freed_slot_ids=freed_ids[window]), subject_key=ods_code)
+
+
+# ---------------------------------------------------------------------------------------------- one slot
+
+def holder_key(principal: Principal) -> str:
+    """Who a hold belongs to."""
+    return f"{principal.role}:{principal.subject}"
+
+
+async def load_for_booking(session: AsyncSession, principal: Principal,
+                           slot_id: str) -> tuple[Slot, Practice | None, SlotType | None]:
+    slot = await repository.get_slot(session, slot_id)
+    if slot is None:
+        raise NotFound("There is no such slot.", code="slot_not_found")
+    ensure_acts_for(principal, slot.ods_code)
+    practice = await registry.get_practice(session, slot.ods_code)
+    rules = (await registry.slot_types_of(session, [slot.ods_code])).get((slot.ods_code, slot.slot_type))
+    return slot, practice, rules
+
+
+def parse_time_bound(value: str | None, *, name: str, end: bool = False) -> datetime | None:
+    """`from`/`to` of a listing: a London date (a `to` date includes that whole day) or a date-time (without an
+    offset it is London time)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return london_midnight(day + timedelta(days=1) if end else day)
+        instant = datetime.fromisoformat(value)
+        return (instant.replace(tzinfo=LONDON) if instant.tzinfo is None else instant).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise Unprocessable(f"`{name}` is a date (YYYY-MM-DD) or an ISO 8601 date-time.", code="invalid_time") from exc

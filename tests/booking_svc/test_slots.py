@@ -1,0 +1,128 @@
+"""GET /api/v1/slots offers only what the centre may book now."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from tests.booking_svc.conftest import TOMORROW, Booking, rota, session
+from tests.support.apps import AGENT, practice
+
+TODAY = date(2027, 1, 11)  # the clock starts at 09:00 London
+A, B, C, D = "A81001", "A81002", "A81003", "D00001"
+
+
+async def seed(booking: Booking) -> None:
+    await booking.seed_practice(A, pcn="PCN-1")
+    await booking.seed_practice(B, pcn="PCN-1")
+    await booking.seed_practice(C, pcn="PCN-1", status="suspended")
+    await booking.seed_practice(D, pcn="PCN-2")
+    a = rota([
+        session("routine-today", TODAY, "09:30", "10:30"),
+        session("notice", TODAY, "10:00", "12:00", clinician="C2", slot_type="NOTICE", minutes=30),
+        session("urgent-today", TODAY, "12:00", "13:00", clinician="C2", slot_type="URGENT"),
+        session("urgent-tomorrow", TOMORROW, "09:00", "10:00", clinician="C2", slot_type="URGENT"),
+        session("internal", TOMORROW, "09:00", "10:00", clinician="N1", slot_type="INTERNAL"),
+        session("far", TODAY + timedelta(days=29), "09:00", "10:00"),
+        session("hub", TOMORROW, "14:00", "15:00", clinician="N1", slot_type="SHARED"),
+    ], start=TODAY, days=35)
+    assert (await booking.put_rota(A, a)).status_code == 200
+    for ods in (B, C, D):
+        body = rota([session("routine", TOMORROW, "09:00", "10:00"),
+                     session("hub", TOMORROW, "11:00", "12:00", clinician="C2", slot_type="SHARED", minutes=20)])
+        assert (await booking.put_rota(ods, body)).status_code == 200
+
+
+async def sessions_of(booking: Booking, items: list[dict]) -> list[str]:
+    names = dict(await booking.sql("SELECT id, ods_code || ':' || session_id FROM slots"))
+    return [names[i["id"]] for i in items]
+
+
+async def search(booking: Booking, headers=AGENT, **params) -> dict:
+    response = await booking.client.get("/api/v1/slots", params={"practice": A, **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_only_what_the_centre_may_book_now_is_offered(booking: Booking):
+    await seed(booking)
+    found = await search(booking)
+    offered = await sessions_of(booking, found["items"])
+    assert offered == (["A81001:routine-today"] * 3 + ["A81001:notice"] * 0 + ["A81001:routine-today"] * 3
+                       + ["A81001:notice"] * 2 + ["A81001:urgent-today"] * 6 + ["A81001:hub"] * 6)
+    starts = [i["start"] for i in found["items"]]
+    assert starts == sorted(starts) and starts[0] == "2027-01-11T09:30:00+00:00"
+    # 120 minutes' notice from 09:00: the 11:00 and 11:30 video slots, not 10:00 and 10:30.
+    assert [i["start"][11:16] for i in found["items"] if i["slot_type"] == "NOTICE"] == ["11:00", "11:30"]
+    assert {i["channel"] for i in found["items"] if i["slot_type"] == "NOTICE"} == {"video"}
+    # Tomorrow's on-the-day slots exist but are released at 08:00 tomorrow: "ring back at 8".
+    assert found["embargoed"] == {"count": 6, "next_release_at": "2027-01-12T08:00:00+00:00"}
+    assert found["next_cursor"] is None
+
+    booking.clock.now = datetime(2027, 1, 12, 8, 0, tzinfo=timezone.utc)
+    released = await search(booking)
+    assert (await sessions_of(booking, released["items"])).count("A81001:urgent-tomorrow") == 6
+    assert released["embargoed"] == {"count": 0, "next_release_at": None}
+    # 29 days ahead stays out of reach until it is within 28 days.
+    booking.clock.now = datetime(2027, 1, 12, 9, 0, tzinfo=timezone.utc)
+    assert "A81001:far" in await sessions_of(booking, (await search(booking))["items"])
+
+
+async def test_pcn_partners_share_only_their_shared_slots_and_a_suspended_practice_offers_nothing(booking: Booking):
+    await seed(booking)
+    with_pcn = await sessions_of(booking, (await search(booking, include="pcn"))["items"])
+    assert with_pcn.count("A81002:hub") == 3
+    assert not {"A81002:routine", "A81003:hub", "A81003:routine", "D00001:hub"} & set(with_pcn)
+    partner = [i for i in (await search(booking, include="pcn"))["items"] if i["practice"] == B]
+    assert all(i["pcn_partner"] and i["channel"] == "telephone" for i in partner)
+    assert (await search(booking, practice=C))["items"] == []
+    assert (await search(booking, practice=[B, C]))["items"] != []
+    assert {i["practice"] for i in (await search(booking, practice=[B, C]))["items"]} == {B}
+
+
+async def test_filters_paging_and_who_may_search(booking: Booking):
+    await seed(booking)
+    everything = (await search(booking))["items"]
+    nurse = (await search(booking, role="nurse"))["items"]
+    assert nurse and {i["clinician"]["name"] for i in nurse} == {"Sam Lee RN"}
+    assert {i["clinician"]["id"] for i in (await search(booking, gender="Female"))["items"]} == {"C1"}
+    assert {i["slot_type"] for i in (await search(booking, channel="telephone"))["items"]} == {"SHARED"}
+    urgent = await search(booking, slot_type="URGENT")
+    assert len(urgent["items"]) == 6 and urgent["embargoed"]["count"] == 6
+    assert (await search(booking, slot_type="ROUTINE"))["embargoed"] == {"count": 0, "next_release_at": None}
+    today = (await search(booking, to=TODAY.isoformat()))["items"]
+    assert len(today) == 14 and all(i["start"].startswith("2027-01-11") for i in today)
+    later = (await search(booking, **{"from": "2027-01-11T12:30:00"}))["items"]
+    assert later[0]["start"] == "2027-01-11T12:30:00+00:00"
+
+    pages, cursor = [], None
+    while True:
+        page = await search(booking, limit=7, cursor=cursor)
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [7, 7, 6] and [i for p in pages for i in p] == everything
+    assert len((await search(booking, limit=100000))["items"]) == 20
+
+    assert (await search(booking, headers=practice(A)))["items"] == everything
+    other = await booking.client.get("/api/v1/slots", params={"practice": B}, headers=practice(A))
+    assert other.status_code == 403 and other.json()["code"] == "other_practice"
+    wider = await booking.client.get("/api/v1/slots", params={"practice": A, "include": "pcn"}, headers=practice(A))
+    assert wider.status_code == 403
+    assert (await booking.client.get("/api/v1/slots", headers=AGENT)).json()["code"] == "practice_required"
+    bad = await booking.client.get("/api/v1/slots", params={"practice": A, "cursor": "!!"}, headers=AGENT)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    bad_time = await booking.client.get("/api/v1/slots", params={"practice": A, "from": "soon"}, headers=AGENT)
+    assert bad_time.status_code == 422 and bad_time.json()["code"] == "invalid_time"
+    assert (await booking.client.get("/api/v1/slots", params={"practice": A})).status_code == 401
+
+
+async def test_a_held_slot_is_hidden_until_its_hold_expires(booking: Booking):
+    await seed(booking)
+    first = (await search(booking))["items"][0]["id"]
+    assert (await booking.client.post("/api/v1/holds", json={"slot_id": first}, headers=AGENT)).status_code == 201
+    assert first not in [i["id"] for i in (await search(booking))["items"]]
+    booking.clock.advance(seconds=119)
+    assert first not in [i["id"] for i in (await search(booking))["items"]]
+    booking.clock.advance(seconds=1)
+    assert first in [i["id"] for i in (await search(booking))["items"]]
