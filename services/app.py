@@ -84,6 +84,15 @@ def get_session(request: Request) -> AsyncSession:
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def _writes_on_read() -> None:
+    sqlite_write_intent.set(True)
+
+
+# For GET routes that write (an audit record of a read of patient data): on SQLite their transaction must start
+# as a writer, or taking the write lock later can fail at once. Use as `dependencies=[WritesOnRead]`.
+WritesOnRead = Depends(_writes_on_read)
+
+
 # ---------------------------------------------------------------------------------------------- middleware
 
 class RequestContextMiddleware:

@@ -7,7 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import ColumnElement, MetaData, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
@@ -67,6 +71,26 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def read_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session that never takes SQLite's write lock."""
+        token = sqlite_write_intent.set(False)
+        try:
+            async with self.session() as session:
+                yield session
+        finally:
+            sqlite_write_intent.reset(token)
+
+    @asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction of its own (outside the request's), committed when the block ends without error."""
+        token = sqlite_write_intent.set(True)
+        try:
+            async with self.transaction() as session:
+                yield session
+        finally:
+            sqlite_write_intent.reset(token)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -90,3 +114,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
+
+
+async def upsert(session: AsyncSession, table: Table, values: Mapping[str, Any] | list[Mapping[str, Any]], *,
+                 key: list[str], update: Callable[[Any], Mapping[str, Any]] | None = None,
+                 where: Callable[[Any], ColumnElement[bool]] | None = None) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE (or DO NOTHING without `update`), atomic on both dialects.
+    `update` and `where` receive the proposed row (`excluded`)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(values)
+    if update is None:
+        await session.execute(statement.on_conflict_do_nothing(index_elements=key))
+        return
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=key, set_=dict(update(statement.excluded)),
+        where=where(statement.excluded) if where is not None else None))

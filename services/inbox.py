@@ -52,11 +52,17 @@ class EventConsumer:
         self.after_commit = after_commit
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}-{self.stream}")
 
     async def stop(self) -> None:
+        if self._sub is not None:
+            try:  # leaves the durable in place; only this process stops pulling
+                await asyncio.wait_for(self._sub.unsubscribe(), timeout=1)
+            except Exception:  # noqa: BLE001
+                pass
         if self._task is not None:
             self._task.cancel()
             try:
@@ -75,7 +81,7 @@ class EventConsumer:
         delay = 0.2
         while True:
             try:
-                sub = await self._subscribe()
+                sub = self._sub = await self._subscribe()
                 delay = 0.2
                 while True:
                     try:

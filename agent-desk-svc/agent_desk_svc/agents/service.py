@@ -16,7 +16,7 @@ from agent_desk_svc.agents.schemas import AgentCreate, AgentPatch, TokenOut
 from agent_desk_svc.agents.state import TransitionRefused, chosen_state
 from agent_desk_svc.calls import repository as calls_repository
 from agent_desk_svc.settings import Settings
-from agent_desk_svc.sql import read_transaction, upsert, write_transaction
+from services.db import upsert
 from services.auth import Principal, issue_staff_token
 from services.contracts.desk import AgentStateChanged
 from services.db import Database
@@ -57,7 +57,7 @@ async def sign_in(db: Database, passwords: Passwords, settings: Settings, userna
     the request's session back) yet must still count towards the lock, and the slow hash check should not hold
     SQLite's write lock."""
     name = username.strip().lower()[:64]
-    async with read_transaction(db) as session:
+    async with db.read_transaction() as session:
         wait = throttle.locked_for(_failure_record(await repository.sign_in_failure(session, name)), utcnow())
         if wait > 0:
             raise SignInLocked("Too many failed sign-ins for this username; try again later.",
@@ -71,7 +71,7 @@ async def sign_in(db: Database, passwords: Passwords, settings: Settings, userna
         raise Unauthorized("The username or password is wrong, or the account is disabled.",
                            code="invalid_credentials")
     new_hash = await passwords.hash(password) if passwords.needs_rehash(agent.password_hash) else None
-    async with write_transaction(db) as session:
+    async with db.write_transaction() as session:
         failure = await repository.sign_in_failure(session, name)
         if failure is not None:
             await session.delete(failure)
@@ -89,7 +89,7 @@ async def sign_in(db: Database, passwords: Passwords, settings: Settings, userna
 
 
 async def _count_failure(db: Database, settings: Settings, name: str) -> None:
-    async with write_transaction(db) as session:
+    async with db.write_transaction() as session:
         now = utcnow()
         current = await repository.sign_in_failure(session, name, for_update=True)
         record = throttle.after_failure(throttle_policy(settings), _failure_record(current), now)
@@ -112,12 +112,12 @@ async def ensure_admin(db: Database, passwords: Passwords, username: str, passwo
         return False
     if len(password) < 10:
         log.warning("bootstrap.admin_password_short")
-    async with read_transaction(db) as session:
+    async with db.read_transaction() as session:
         if await repository.get(session, name) is not None:
             return False
     password_hash = await passwords.hash(password)
     try:
-        async with write_transaction(db) as session:
+        async with db.write_transaction() as session:
             if await repository.get(session, name) is not None:
                 return False
             now = utcnow()

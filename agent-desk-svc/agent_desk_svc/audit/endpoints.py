@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Query
 
 from agent_desk_svc.audit import service
 from agent_desk_svc.audit.schemas import AuditItem
 from agent_desk_svc.fields import TimeIn
 from agent_desk_svc.paging import read_time_cursor, time_cursor
-from agent_desk_svc.sql import intend_to_write
+from services.app import WritesOnRead
 from services.app import DbSession, service_router
 from services.auth import Principal, require_roles
 from services.nhs import NhsNumber
@@ -19,7 +19,7 @@ router = service_router(prefix="/api/v1/audit", tags=["audit"])
 Manager = Annotated[Principal, require_roles("supervisor", "admin")]
 
 
-@router.get("", response_model=Page[AuditItem], dependencies=[Depends(intend_to_write)])
+@router.get("", response_model=Page[AuditItem], dependencies=[WritesOnRead])
 async def search_audit(session: DbSession, principal: Manager,
                        actor: Annotated[str | None, Query(max_length=100)] = None,
                        nhs_number: NhsNumber | None = None,

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from fastapi import Depends
 
 from agent_desk_svc.callbacks import service
 from agent_desk_svc.callbacks.schemas import CallbackAction, CallbackCreate, CallbackDetail, CallbackOut, CallbackStatus
 from agent_desk_svc.fields import OdsCode
 from agent_desk_svc.paging import read_time_cursor, time_cursor
-from agent_desk_svc.sql import intend_to_write
+from services.app import WritesOnRead
 from services.app import DbSession, service_router
 from services.auth import Staff, StaffOrPractice
 from services.pagination import Limit, Page, clamp_limit
@@ -15,7 +14,7 @@ from services.timeutil import utcnow
 router = service_router(prefix="/api/v1/callbacks", tags=["callbacks"])
 
 
-@router.get("", response_model=Page[CallbackOut], dependencies=[Depends(intend_to_write)])
+@router.get("", response_model=Page[CallbackOut], dependencies=[WritesOnRead])
 async def list_callbacks(session: DbSession, principal: Staff, status: CallbackStatus | None = None,
                          overdue: bool = False, practice: OdsCode | None = None, limit: Limit = None,
                          cursor: str | None = None) -> Page[CallbackOut]:
@@ -32,7 +31,7 @@ async def create_callback(session: DbSession, principal: StaffOrPractice, body: 
     return service.present(await service.create(session, principal, body), utcnow())
 
 
-@router.get("/{callback_id}", response_model=CallbackDetail, dependencies=[Depends(intend_to_write)])
+@router.get("/{callback_id}", response_model=CallbackDetail, dependencies=[WritesOnRead])
 async def get_callback(session: DbSession, principal: Staff, callback_id: str) -> CallbackDetail:
     return await service.detail(session, principal, callback_id)
 

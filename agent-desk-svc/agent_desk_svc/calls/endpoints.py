@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Query
 
 from agent_desk_svc.calls import service
 from agent_desk_svc.calls.schemas import CallClose, CallOut, CallStart
 from agent_desk_svc.paging import read_time_cursor, time_cursor
-from agent_desk_svc.sql import intend_to_write
+from services.app import WritesOnRead
 from services.app import DbSession, service_router
 from services.auth import Staff
 from services.pagination import Limit, Page, clamp_limit
@@ -31,7 +31,7 @@ async def close_call(session: DbSession, principal: Staff, call_id: str, body: C
     return _out(await service.close_call(session, principal, call_id, body))
 
 
-@router.get("", response_model=Page[CallOut], dependencies=[Depends(intend_to_write)])
+@router.get("", response_model=Page[CallOut], dependencies=[WritesOnRead])
 async def list_calls(session: DbSession, principal: Staff, agent: Annotated[str | None, Query(max_length=64)] = None,
                      open: bool | None = None, limit: Limit = None, cursor: str | None = None) -> Page[CallOut]:
     size = clamp_limit(limit)

@@ -24,6 +24,9 @@ class CallClose(BaseModel):
     disposition: Disposition
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
     appointment_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    # Who the call turned out to be about, when that was not known at pick-up (the usual case at the desk).
+    nhs_number: NhsNumber | None = None
+    practice: OdsCode | None = None
 
 
 class CallOut(BaseModel):

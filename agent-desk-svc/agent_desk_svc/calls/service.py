@@ -66,6 +66,9 @@ async def close_call(session: AsyncSession, principal: Principal, call_id: str, 
     call.closed_at = utcnow()
     call.handle_seconds = handle_seconds(as_utc(call.started_at), call.closed_at)
     call.disposition, call.notes, call.appointment_id = body.disposition, body.notes, body.appointment_id
+    # The patient is usually identified after pick-up; a patient named at the start is kept.
+    call.nhs_number = call.nhs_number or body.nhs_number
+    call.ods_code = call.ods_code or body.practice
     call.closed_by = principal.subject
     if agent.state == "on_call":
         await move_to_state(session, agent, state_for_call_close(agent.state))

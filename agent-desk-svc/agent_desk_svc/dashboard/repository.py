@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.dashboard.models import PracticeDayBookings, PracticeDayFreeSlots
-from agent_desk_svc.sql import upsert
+from services.db import upsert
 
 COUNTERS = ("booked", "cancelled", "rescheduled")
 

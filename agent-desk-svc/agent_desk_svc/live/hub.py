@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent_desk_svc.dashboard.service import dashboard
-from agent_desk_svc.sql import read_transaction
 from services.contracts.booking import SlotAvailabilityChanged
 from services.db import Database
 from services.events import Envelope
@@ -137,7 +136,7 @@ class LiveHub:
     # ------------------------------------------------------------------------------------------ dashboard
 
     async def current_dashboard(self) -> dict[str, Any]:
-        async with read_transaction(self.db) as session:
+        async with self.db.read_transaction() as session:
             return (await dashboard(session)).model_dump(mode="json")
 
     def dashboard_may_have_changed(self, recheck: bool = False) -> None:
