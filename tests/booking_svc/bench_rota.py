@@ -68,10 +68,10 @@ async def measure(booking: Booking) -> dict[str, float]:
     return timings
 
 
-async def run_once(kind: str, workdir: Path, nats_url: str) -> dict[str, float]:
+async def run_once(kind: str, workdir: Path, nats_url: str, run: int) -> dict[str, float]:
     from tests.support.databases import create_database, drop_database
 
-    url = create_database(kind, "bench", workdir)
+    url = create_database(kind, f"bench{run}", workdir)
     try:
         clock = Clock(START)
         async with running_service("booking_svc", build_app, booking_settings(url, nats_url)) as (app, client):
@@ -89,7 +89,7 @@ async def main(repeat: int) -> None:
         nats.start()
         try:
             for kind in ("sqlite", "postgresql"):
-                runs = [await run_once(kind, Path(tmp), nats.url) for _ in range(repeat)]
+                runs = [await run_once(kind, Path(tmp), nats.url, run) for run in range(repeat)]
                 print(f"\n{kind} (median of {repeat}):")
                 for name in runs[0]:
                     print(f"  {name:45s} {statistics.median(r[name] for r in runs) * 1000:8.0f} ms")
