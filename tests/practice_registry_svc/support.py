@@ -5,22 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import nhs_number
+
+from callcentre.seed import synthetic_nhs_numbers
 
 from tests.support.apps import ADMIN
 
 
 def valid_nhs_numbers(count: int, start: int = 999_100_000) -> list[str]:
     """Valid NHS numbers from the 999 range, which is never issued to real people."""
-    out: list[str] = []
-    stem = start
-    while len(out) < count:
-        digits = f"{stem:09d}"
-        check = nhs_number.calculate_checksum(digits)
-        if check is not None and check < 10:
-            out.append(f"{digits}{check}")
-        stem += 1
-    return out
+    return synthetic_nhs_numbers(count, start)
 
 
 def with_wrong_check_digit(number: str) -> str:
