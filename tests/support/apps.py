@@ -17,9 +17,10 @@ from services.settings import DEV_SECRET
 
 def identity(role: str, subject: str | None = None, ods_code: str | None = None,
              secret: str = DEV_SECRET) -> dict[str, str]:
-    """Headers a request would carry after the gateway authenticated it."""
+    """Headers a request would carry after the gateway authenticated it. Valid for a day, so module-level
+    constants outlive a long test session (the gateway's own tokens live two minutes)."""
     principal = Principal(subject=subject or f"test-{role}", role=role, ods_code=ods_code)
-    return {IDENTITY_HEADER: sign_identity(principal, secret)}
+    return {IDENTITY_HEADER: sign_identity(principal, secret, ttl_seconds=86_400)}
 
 
 ADMIN = identity("admin", "admin")

@@ -6,7 +6,8 @@ from fastapi import Header, Query, Response
 
 from booking_svc.appointments import service
 from booking_svc.appointments.schemas import AppointmentOut, AppointmentPage, BookIn, CancelIn, RescheduleIn, StatusIn
-from booking_svc.dependencies import AuditedRead, Now
+from booking_svc.dependencies import Now
+from services.app import WritesOnRead
 from booking_svc.slots.service import parse_time_bound
 from services.app import DbSession, service_router
 from services.auth import AdminOrPractice, StaffOrPractice
@@ -29,7 +30,7 @@ async def book(body: BookIn, response: Response, session: DbSession, principal: 
                                                    nhs_number=body.nhs_number, reason=body.reason, now=now))
 
 
-@router.get("", response_model=AppointmentPage, dependencies=[AuditedRead])
+@router.get("", response_model=AppointmentPage, dependencies=[WritesOnRead])
 async def list_appointments(
     session: DbSession,
     principal: StaffOrPractice,
@@ -49,7 +50,7 @@ async def list_appointments(
                                 limit=clamp_limit(limit), cursor=cursor)
 
 
-@router.get("/{appointment_id}", response_model=AppointmentOut, dependencies=[AuditedRead])
+@router.get("/{appointment_id}", response_model=AppointmentOut, dependencies=[WritesOnRead])
 async def read(appointment_id: str, response: Response, session: DbSession, principal: StaffOrPractice) -> dict:
     return _with_etag(response, await service.read(session, principal, appointment_id))
 

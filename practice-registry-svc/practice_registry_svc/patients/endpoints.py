@@ -6,7 +6,7 @@ from fastapi import Body, Query, Request
 
 from services.app import DbSession, service_router
 from services.auth import AdminOrPractice, Staff
-from services.db import sqlite_write_intent
+from services.app import WritesOnRead
 from services.errors import Unprocessable
 
 from practice_registry_svc.patients import service
@@ -45,7 +45,7 @@ async def upload_patients(ods: OdsPath, request: Request, session: DbSession, ca
     return await service.upload_patients(session, caller, ods, rows, mode=mode)
 
 
-@lookup_router.get("", response_model=LookupResult)
+@lookup_router.get("", response_model=LookupResult, dependencies=[WritesOnRead])
 async def find_patients(request: Request, session: DbSession, caller: Staff,
                         nhs_number: Annotated[str | None, Query(max_length=20)] = None,
                         family: Annotated[str | None, Query(max_length=100)] = None,
@@ -53,9 +53,6 @@ async def find_patients(request: Request, session: DbSession, caller: Staff,
                         postcode: Annotated[str | None, Query(max_length=10)] = None,
                         given: Annotated[str | None, Query(max_length=100, description="narrows; prefix")] = None,
                         ) -> LookupResult:
-    # The lookup writes its audit record: on SQLite take the write lock up front, since a read transaction
-    # cannot be upgraded to a write while another writer is busy.
-    sqlite_write_intent.set(True)
     return await service.find_patients(session, caller, nhs_number=nhs_number, family=family, birth_date=birth_date,
                                        postcode=postcode, given=given,
                                        max_results=request.app.state.settings.lookup_max_results)
