@@ -4,7 +4,6 @@ properties people rely on when they run the stack with Docker."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.gateway.conftest import (IDENTITY_SECRET, JWT_SECRET, OTHER_KEY, OWN_KEY, bearer, forged, staff_token)
+from tests.gateway.conftest import (IDENTITY_SECRET, OTHER_KEY, OWN_KEY, bearer, forged, staff_token)
 from tests.support.apps import wait_until
 
 PATH = "/api/v1/practices/A81001"
