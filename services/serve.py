@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 
 import uvicorn
 
@@ -10,9 +11,14 @@ from services.migrations import make_revision, upgrade
 from services.settings import ServiceSettings
 
 
-def main(package: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+def main(package: str, settings: ServiceSettings, argv: list[str] | None = None,
+         commands: Mapping[str, Callable[[ServiceSettings, list[str]], None]] | None = None) -> None:
+    """`commands` adds a service's own operator commands (e.g. a retention purge) beside serve and migrate."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else "serve"
+    if commands and command in commands:
+        commands[command](settings, args[1:])
+        return
     if command == "migrate":
         upgrade(package, settings.database_url)
         return
@@ -20,7 +26,8 @@ def main(package: str, settings: ServiceSettings, argv: list[str] | None = None)
         make_revision(package, " ".join(args[1:]) or "change")
         return
     if command != "serve":
-        raise SystemExit(f"usage: python -m {package} [serve|migrate]")
+        extra = "|".join(commands or ())
+        raise SystemExit(f"usage: python -m {package} [serve|migrate{'|' + extra if extra else ''}]")
     uvicorn.run(
         f"{package}.main:build_app",
         factory=True,
