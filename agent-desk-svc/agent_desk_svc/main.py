@@ -22,6 +22,8 @@ from agent_desk_svc.dashboard.endpoints import router as dashboard_router
 from agent_desk_svc.live.endpoints import router as live_router
 from agent_desk_svc.live.hub import LiveHub
 from agent_desk_svc.settings import Settings
+from agent_desk_svc.ui.endpoints import mount_static
+from agent_desk_svc.ui.endpoints import router as ui_router
 from services.app import create_app
 from services.contracts.audit import BookingAuditRecorded, DeskAuditRecorded, RegistryAuditRecorded
 from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentDisplaced,
@@ -73,8 +75,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_app(settings, title="agent-desk-svc",
                      routers=[auth_router, agents_router, calls_router, callbacks_router, dashboard_router,
-                              live_router, audit_router],
+                              live_router, audit_router, ui_router],
                      handlers=HANDLERS, on_event_applied=on_event_applied, on_startup=[start], on_shutdown=[stop])
+    mount_static(app)
     return app
 
 
