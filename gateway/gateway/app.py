@@ -206,7 +206,7 @@ class Gateway:
             if route is None or route.public:
                 # Public: credentials are optional (the UI and the token endpoint); good ones are passed on.
                 principal = await self._optional_staff(authorization, cookie_header)
-                if route is not None:
+                if route is not None or method in _UNSAFE_METHODS:  # the token endpoint and the UI's sign-in form
                     await self.rate_limits.check_ip(client_ip)
             else:
                 principal, cookie_session = await self._authenticate(authorization, api_key, cookie_header)

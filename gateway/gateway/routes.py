@@ -87,7 +87,6 @@ def _r(methods: str | frozenset[str], pattern: str, roles: frozenset[str] = froz
 ROUTES: tuple[Route, ...] = (
     # --- agent-desk-svc
     _r("POST", "/api/v1/auth/token", public=True),
-    _r("POST", "/api/v1/auth/logout", public=True),
     _r(ANY, "/api/v1/auth/**", STAFF),
     _r(frozenset({"GET", "POST"}), "/api/v1/agents", SUPERVISORS),
     _r("PUT", "/api/v1/agents/{username}/state", STAFF),  # self or a supervisor: agent-desk-svc decides

@@ -146,5 +146,7 @@ async def test_rate_limits_are_429_with_retry_after(upstreams, log_dir: Path):
                      for _ in range(5)]
             assert codes == [200] * 3 + [429] * 2
             assert (await client.get("/")).status_code == 200  # the UI's pages are not
+            # ...but the UI's sign-in form is, from the same per-address budget: no password guessing around it.
+            assert (await client.post("/login", data={"username": "u", "password": "p"})).status_code == 429
     finally:
         gateway.stop()
