@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -10,6 +11,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from services.errors import Unprocessable
+from services.timeutil import as_utc
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -46,3 +48,18 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise Unprocessable("The cursor is not one this service issued.", code="invalid_cursor")
     return value
+
+
+def encode_time_cursor(at: datetime, row_id: str) -> str:
+    """Keyset position in a listing ordered by (time, id)."""
+    return encode_cursor({"at": as_utc(at).isoformat(), "id": row_id})
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(str(position["at"]))), str(position["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unprocessable("The cursor is not one this service issued.", code="invalid_cursor") from exc

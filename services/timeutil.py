@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -19,3 +19,12 @@ def as_utc(value: datetime) -> datetime:
 
 def to_london(value: datetime) -> datetime:
     return as_utc(value).astimezone(LONDON)
+
+
+def london_date(value: datetime) -> date:
+    return to_london(value).date()
+
+
+def london_iso(value: datetime) -> str:
+    """ISO 8601 with the London offset of that instant (+00:00 in winter, +01:00 in summer)."""
+    return to_london(value).isoformat()

@@ -7,12 +7,16 @@ from fastapi import Query
 from agent_desk_svc.audit import service
 from agent_desk_svc.audit.schemas import AuditItem
 from agent_desk_svc.fields import TimeIn
-from agent_desk_svc.paging import read_time_cursor, time_cursor
-from services.app import WritesOnRead
-from services.app import DbSession, service_router
+from services.app import DbSession, WritesOnRead, service_router
 from services.auth import Principal, require_roles
 from services.nhs import NhsNumber
-from services.pagination import Limit, Page, clamp_limit
+from services.pagination import (
+    Limit,
+    Page,
+    clamp_limit,
+    decode_time_cursor,
+    encode_time_cursor,
+)
 
 router = service_router(prefix="/api/v1/audit", tags=["audit"])
 
@@ -28,6 +32,6 @@ async def search_audit(session: DbSession, principal: Manager,
                        limit: Limit = None, cursor: str | None = None) -> Page[AuditItem]:
     size = clamp_limit(limit)
     records = await service.search(session, principal, actor=actor, nhs_number=nhs_number, since=since, until=until,
-                                   before=read_time_cursor(cursor), limit=size)
-    next_cursor = time_cursor(records[-1].at, records[-1].id) if len(records) == size else None
+                                   before=decode_time_cursor(cursor), limit=size)
+    next_cursor = encode_time_cursor(records[-1].at, records[-1].id) if len(records) == size else None
     return Page[AuditItem](items=[AuditItem.model_validate(r) for r in records], next_cursor=next_cursor)

@@ -1,14 +1,23 @@
 from __future__ import annotations
 
-
 from agent_desk_svc.callbacks import service
-from agent_desk_svc.callbacks.schemas import CallbackAction, CallbackCreate, CallbackDetail, CallbackOut, CallbackStatus
+from agent_desk_svc.callbacks.schemas import (
+    CallbackAction,
+    CallbackCreate,
+    CallbackDetail,
+    CallbackOut,
+    CallbackStatus,
+)
 from agent_desk_svc.fields import OdsCode
-from agent_desk_svc.paging import read_time_cursor, time_cursor
-from services.app import WritesOnRead
-from services.app import DbSession, service_router
+from services.app import DbSession, WritesOnRead, service_router
 from services.auth import Staff, StaffOrPractice
-from services.pagination import Limit, Page, clamp_limit
+from services.pagination import (
+    Limit,
+    Page,
+    clamp_limit,
+    decode_time_cursor,
+    encode_time_cursor,
+)
 from services.timeutil import utcnow
 
 router = service_router(prefix="/api/v1/callbacks", tags=["callbacks"])
@@ -20,9 +29,9 @@ async def list_callbacks(session: DbSession, principal: Staff, status: CallbackS
                          cursor: str | None = None) -> Page[CallbackOut]:
     size = clamp_limit(limit)
     tasks = await service.list_tasks(session, principal, status=status, overdue=overdue, ods_code=practice,
-                                     after=read_time_cursor(cursor), limit=size)
+                                     after=decode_time_cursor(cursor), limit=size)
     now = utcnow()
-    next_cursor = time_cursor(tasks[-1].created_at, tasks[-1].id) if len(tasks) == size else None
+    next_cursor = encode_time_cursor(tasks[-1].created_at, tasks[-1].id) if len(tasks) == size else None
     return Page[CallbackOut](items=[service.present(t, now) for t in tasks], next_cursor=next_cursor)
 
 

@@ -6,11 +6,15 @@ from fastapi import Query
 
 from agent_desk_svc.calls import service
 from agent_desk_svc.calls.schemas import CallClose, CallOut, CallStart
-from agent_desk_svc.paging import read_time_cursor, time_cursor
-from services.app import WritesOnRead
-from services.app import DbSession, service_router
+from services.app import DbSession, WritesOnRead, service_router
 from services.auth import Staff
-from services.pagination import Limit, Page, clamp_limit
+from services.pagination import (
+    Limit,
+    Page,
+    clamp_limit,
+    decode_time_cursor,
+    encode_time_cursor,
+)
 
 router = service_router(prefix="/api/v1/calls", tags=["calls"])
 
@@ -35,8 +39,8 @@ async def close_call(session: DbSession, principal: Staff, call_id: str, body: C
 async def list_calls(session: DbSession, principal: Staff, agent: Annotated[str | None, Query(max_length=64)] = None,
                      open: bool | None = None, limit: Limit = None, cursor: str | None = None) -> Page[CallOut]:
     size = clamp_limit(limit)
-    calls = await service.list_calls(session, principal, agent=agent, is_open=open, before=read_time_cursor(cursor),
+    calls = await service.list_calls(session, principal, agent=agent, is_open=open, before=decode_time_cursor(cursor),
                                      limit=size)
     items = [_out(c) for c in calls]
-    next_cursor = time_cursor(calls[-1].started_at, calls[-1].id) if len(calls) == size else None
+    next_cursor = encode_time_cursor(calls[-1].started_at, calls[-1].id) if len(calls) == size else None
     return Page[CallOut](items=items, next_cursor=next_cursor)

@@ -33,13 +33,9 @@ from booking_svc.slots.models import Slot
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
-    decode_time_cursor,
-    encode_time_cursor,
     explain_refusal,
     holder_key,
     load_for_booking,
-    london_date,
-    london_iso,
     publish_availability,
 )
 from services.audit import record_audit
@@ -55,7 +51,8 @@ from services.contracts.booking import (
 from services.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
-from services.timeutil import as_utc
+from services.pagination import decode_time_cursor, encode_time_cursor
+from services.timeutil import as_utc, london_date, london_iso
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to mishear or misread
 STATUS_CHANGES = {BOOKED: {ARRIVED, COMPLETED, DID_NOT_ATTEND}, ARRIVED: {COMPLETED}}

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.feed import repository
 from booking_svc.feed.models import FeedEntry
-from booking_svc.slots.service import london_iso
+from services.timeutil import london_iso
 from services.audit import record_audit
 from services.auth import Principal, ensure_acts_for
 from services.contracts.audit import BookingAuditRecorded

@@ -20,14 +20,14 @@ from booking_svc.registry import repository as registry
 from booking_svc.rotas.schemas import RotaIn, RotaSessionIn
 from booking_svc.slots import repository as slots
 from booking_svc.slots.models import FREE
-from booking_svc.slots.service import london_date, london_midnight, publish_availability
+from booking_svc.slots.service import london_midnight, publish_availability
 from services.audit import record_audit
 from services.auth import Principal, ensure_acts_for
 from services.contracts.audit import BookingAuditRecorded
 from services.contracts.booking import SlotsPublished
 from services.errors import NotFound, Unprocessable
 from services.outbox import record_event
-from services.timeutil import LONDON
+from services.timeutil import LONDON, london_date
 
 SLOT_NAMESPACE = uuid.UUID("6f1c2b0e-4a57-4d0f-9a53-2f6c1e0b7d10")
 MAX_SESSION = timedelta(hours=24)

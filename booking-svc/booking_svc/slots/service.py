@@ -23,8 +23,8 @@ from services.auth import Principal, ensure_acts_for
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import Conflict, Forbidden, NotFound, Unprocessable
 from services.outbox import record_event
-from services.pagination import decode_cursor, encode_cursor
-from services.timeutil import LONDON, as_utc
+from services.pagination import decode_time_cursor, encode_time_cursor
+from services.timeutil import LONDON, as_utc, london_date, london_iso
 
 MAX_PRACTICES_PER_SEARCH = 50
 IDS_PER_AVAILABILITY_EVENT = 1000
@@ -34,14 +34,6 @@ MAX_DAYS_AHEAD = 3660  # whatever a slot type says (dates must stay in range): n
 def london_midnight(day: date) -> datetime:
     """The UTC instant a London calendar day starts."""
     return datetime.combine(day, time(0), LONDON).astimezone(timezone.utc)
-
-
-def london_date(instant: datetime) -> date:
-    return as_utc(instant).astimezone(LONDON).date()
-
-
-def london_iso(instant: datetime) -> str:
-    return as_utc(instant).astimezone(LONDON).isoformat()
 
 
 def release_at(rules: SlotType, slot_day: date) -> datetime | None:
@@ -189,21 +181,6 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
     return {"items": items, "next_cursor": next_cursor,
             "embargoed": {"count": sum(n for _o, _c, n, _f in waiting),
                           "next_release_at": london_iso(next_release) if next_release else None}}
-
-
-def encode_time_cursor(start: datetime, row_id: str) -> str:
-    """Keyset position of listings ordered by (start, id)."""
-    return encode_cursor({"s": as_utc(start).isoformat(), "i": row_id})
-
-
-def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(position["s"])), str(position["i"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Unprocessable("The cursor is not one this service issued.", code="invalid_cursor") from exc
 
 
 # ---------------------------------------------------------------------------------------------- figures
