@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     # One clock for the whole service (app.state.clock), so tests can move time instead of sleeping.
     return request.app.state.clock()
 
