@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from agent_desk_svc import models  # noqa: F401 - every table registers before the app uses the database
 from agent_desk_svc.agents.endpoints import auth_router
+from agent_desk_svc.agents.endpoints import internal_router as staff_internal_router
 from agent_desk_svc.agents.endpoints import router as agents_router
 from agent_desk_svc.agents.passwords import Passwords
 from agent_desk_svc.agents.service import ensure_admin
@@ -75,7 +76,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_app(settings, title="agent-desk-svc",
                      routers=[auth_router, agents_router, calls_router, callbacks_router, dashboard_router,
-                              live_router, audit_router, ui_router],
+                              live_router, audit_router, ui_router, staff_internal_router],
                      handlers=HANDLERS, on_event_applied=on_event_applied, on_startup=[start], on_shutdown=[stop])
     mount_static(app)
     return app

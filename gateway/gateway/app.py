@@ -21,7 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
 from gateway.accesslog import AccessLog
-from gateway.authentication import ApiKeys, IdentityTokens, StaffTokens
+from gateway.authentication import ApiKeys, IdentityTokens, StaffAccounts, StaffTokens
 from gateway.metrics import REJECTED, UPSTREAM_ERRORS, UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from gateway.openapi import SPEC_PATH, MergedOpenApi
 from gateway.problems import (BadGateway, PayloadTooLarge, UpstreamTimeout, UpstreamUnavailable, send_problem)
@@ -67,7 +67,7 @@ class Gateway:
         self.settings = settings
         self.upstreams: dict[str, Upstream] = build_upstreams(settings)
         self.identity = IdentityTokens(settings)
-        self.staff_tokens = StaffTokens(settings)
+        self.staff_tokens = StaffTokens(settings, StaffAccounts(settings, self.upstreams["desk"], self.identity))
         self.api_keys = ApiKeys(settings, self.upstreams["registry"], self.identity)
         self.rate_limits = RateLimits(settings)
         self.openapi = MergedOpenApi(self.upstreams, settings.openapi_cache_seconds,

@@ -24,6 +24,8 @@ log = get_logger(__name__)
 
 GATEWAY_PRINCIPAL = Principal(subject="gateway", role="service")
 API_KEY_VERIFY_PATH = "/internal/v1/api-keys/verify"
+STAFF_VERIFY_PATH = "/internal/v1/staff/verify"
+STAFF_REFUSALS = frozenset({"account_disabled", "role_changed", "unknown_account"})
 _CACHE_LIMIT = 20_000
 _JWKS_MIN_REFRESH_SECONDS = 30.0
 
@@ -34,9 +36,11 @@ def _bad_token(detail: str = "The token is not valid.") -> Unauthorized:
 
 class StaffTokens:
     """Verifies staff JWTs. A token verified once is remembered until it expires: tokens are signed and
-    short-lived, so this saves the signature check on every request without changing any decision."""
+    short-lived, so this saves the signature check on every request without changing any decision. Tokens
+    agent-desk-svc issued (HMAC) are also checked against the account's current state by `accounts`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, accounts: StaffAccounts | None = None) -> None:
+        self.accounts = accounts
         self.secret = settings.jwt_secret
         self.algorithms = frozenset(settings.jwt_algorithms)
         self.audience = settings.jwt_audience
@@ -48,11 +52,13 @@ class StaffTokens:
         self._keys: dict[str | None, object] = {}
         self._keys_fetched_at = 0.0
         self._jwks_lock = asyncio.Lock()
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: dict[str, tuple[Principal, float, bool]] = {}
 
     async def verify(self, token: str) -> Principal:
         hit = self._cache.get(token)
         if hit is not None and hit[1] > time.time():
+            if hit[2] and self.accounts is not None:
+                await self.accounts.check(hit[0])
             return hit[0]
         try:
             header = jwt.get_unverified_header(token)
@@ -76,9 +82,12 @@ class StaffTokens:
         if role is None:
             raise _bad_token("The token carries no staff role.")
         principal = Principal(subject=str(claims["sub"]), role=role)
+        issued_by_desk = alg.startswith("HS")  # an identity provider's (RS/ES) tokens are the provider's to revoke
+        if issued_by_desk and self.accounts is not None:
+            await self.accounts.check(principal)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        self._cache[token] = (principal, float(claims["exp"]))
+        self._cache[token] = (principal, float(claims["exp"]), issued_by_desk)
         return principal
 
     async def _public_key(self, token: str, kid: str | None):  # noqa: ANN202 - a cryptography key object
@@ -226,6 +235,90 @@ class ApiKeys:
         API_KEY_LOOKUPS.labels("error").inc()
         log.warning("api_key.registry_error", status=status)
         raise _registry_down(2)
+
+
+class StaffAccounts:
+    """Asks agent-desk-svc whether a staff token's account is still active with the token's role, remembering
+    each answer for `staff_status_cache_seconds` (<= 15): disabling or demoting someone takes effect within
+    seconds, not when their shift-long token expires.
+
+    When the desk cannot answer, the last answer stands, and a token never checked before is let through: the
+    desk being down must not stop every agent at 8am (hazard log H14/H16); that case is logged."""
+
+    def __init__(self, settings: Settings, desk: Upstream, identity: IdentityTokens) -> None:
+        self.desk = desk
+        self.identity = identity
+        self.ttl = settings.staff_status_cache_seconds
+        self.timeout = aiohttp.ClientTimeout(total=max(2.0, settings.connect_timeout_seconds * 2))
+        self._cache: dict[tuple[str, str], _Verdict] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+
+    async def check(self, principal: Principal) -> None:
+        key = (principal.subject, principal.role)
+        hit = self._cache.get(key)
+        if hit is None or hit.expires_at <= time.monotonic():
+            pending = self._inflight.get(key)
+            if pending is not None:  # the UI's parallel requests of one agent: ask the desk once
+                refusal = await asyncio.shield(pending)
+            else:
+                future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+                self._inflight[key] = future
+                try:
+                    refusal = await self._ask_desk(principal, stale=hit)
+                    future.set_result(refusal)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    future.exception()
+                    raise
+                finally:
+                    del self._inflight[key]
+        else:
+            refusal = hit.refusal
+        if refusal is not None:
+            raise Unauthorized("This account is disabled or its role has changed; sign in again.", code=refusal)
+
+    async def _ask_desk(self, principal: Principal, stale: _Verdict | None) -> str | None:
+        """The refusal code, or None when the account may act; remembered for the cache period."""
+        upstream = self.desk
+        headers = {IDENTITY_HEADER: self.identity.token_for(GATEWAY_PRINCIPAL).decode(),
+                   "Content-Type": "application/json"}
+        body = orjson.dumps({"username": principal.subject, "role": principal.role})
+        status, answer = None, b""
+        if upstream.breaker.allow():
+            try:
+                async with upstream.session.post(upstream.base_url + STAFF_VERIFY_PATH, data=body, headers=headers,
+                                                 timeout=self.timeout) as response:
+                    status, answer = response.status, await response.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                upstream.breaker.record_failure()
+            else:
+                upstream.breaker.record_success()
+        code = _problem_code(answer) if status == 401 else None
+        if status == 200:
+            refusal = None
+        elif code in STAFF_REFUSALS:
+            refusal = code
+        else:  # down, slow, or not able to answer (e.g. an older desk during a rolling upgrade): no verdict
+            refusal = stale.refusal if stale is not None else None
+            log.warning("staff_status.unavailable", status=status, fallback="last answer" if stale else "allow")
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[(principal.subject, principal.role)] = _Verdict(refusal, time.monotonic() + self.ttl)
+        return refusal
+
+
+def _problem_code(body: bytes) -> str | None:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return answer.get("code") if isinstance(answer, dict) else None
+
+
+@dataclass(slots=True)
+class _Verdict:
+    refusal: str | None  # None: the account may act
+    expires_at: float
 
 
 def _registry_down(retry_after: int) -> UpstreamUnavailable:

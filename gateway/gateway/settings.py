@@ -39,6 +39,9 @@ class Settings(ServiceSettings):
     api_key_cache_seconds: float = Field(10.0, ge=0, le=15)
     api_key_negative_cache_seconds: float = Field(5.0, ge=0, le=15)
 
+    # Staff accounts, checked with agent-desk-svc: a disabled or demoted account's token stops working within this.
+    staff_status_cache_seconds: float = Field(10.0, ge=0, le=15)
+
     # Rate limits (`limits` notation). Per principal when authenticated; per client IP on public API routes
     # (POST /api/v1/auth/token). memory:// is per process: use redis://host:6379 when running several replicas.
     rate_limit_principal: str = "1200/minute"

@@ -1,6 +1,7 @@
 """A small real HTTP server standing in for one service behind the gateway: it echoes what it received (path,
 query, headers, the verified identity, the body), and can be slow, stream, serve server-sent events, report
-not-ready, serve an OpenAPI spec, verify API keys (registry) and serve a JWKS (desk, as an identity provider).
+not-ready, serve an OpenAPI spec, verify API keys (registry), check staff accounts (desk) and serve a JWKS
+(desk, as an identity provider).
 
 Run: python -m tests.gateway.fake_upstream NAME PORT IDENTITY_SECRET
 Control endpoints live under /_control/ (the test calls them directly, never through the gateway)."""
@@ -26,7 +27,7 @@ API_KEYS = {"pk_A81001_secret": ("key-a", "A81001"), "pk_B82002_secret": ("key-b
 def build(name: str, secret: str) -> Starlette:
     verifier = IdentityVerifier(secret)
     state = {"ready": True, "revoked": set(), "verify_calls": 0, "jwks": {"keys": []}, "sse_next": asyncio.Event(),
-             "verify_status": None}
+             "verify_status": None, "staff": {}, "staff_calls": 0, "staff_status": None}
 
     def identity_of(request: Request) -> dict | str | None:
         values = request.headers.getlist(IDENTITY_HEADER)
@@ -112,6 +113,23 @@ def build(name: str, secret: str) -> Starlette:
             return JSONResponse({"key_id": key_id, "ods_code": ods})
         return JSONResponse({"code": "invalid_api_key"}, status_code=401, media_type="application/problem+json")
 
+    async def verify_staff(request: Request) -> Response:
+        # The desk's account check: every account is active with the role asked about, unless a test said
+        # otherwise through /_control/staff ({"username", "active"?, "role"?}).
+        state["staff_calls"] += 1
+        caller = identity_of(request)
+        if not isinstance(caller, dict) or caller["role"] != "service":
+            return JSONResponse({"code": "forbidden_role"}, status_code=403)
+        if state["staff_status"]:
+            return JSONResponse({"code": "broken"}, status_code=state["staff_status"])
+        asked = await request.json()
+        account = {"active": True, "role": asked["role"], **state["staff"].get(asked["username"], {})}
+        if not account["active"]:
+            return JSONResponse({"code": "account_disabled"}, status_code=401)
+        if account["role"] != asked["role"]:
+            return JSONResponse({"code": "role_changed"}, status_code=401)
+        return JSONResponse({"username": asked["username"], **account})
+
     async def sse(request: Request) -> Response:
         state["sse_next"] = asyncio.Event()
         event = state["sse_next"]
@@ -138,7 +156,15 @@ def build(name: str, secret: str) -> Starlette:
             state["jwks"] = body
         elif action == "sse-next":
             state["sse_next"].set()
-        return JSONResponse({"verify_calls": state["verify_calls"]})
+        elif action == "staff":
+            account = {k: body[k] for k in ("active", "role") if k in body}
+            if account:
+                state["staff"][body["username"]] = account
+            else:
+                state["staff"].pop(body["username"], None)
+        elif action == "staff-status":
+            state["staff_status"] = body.get("status")
+        return JSONResponse({"verify_calls": state["verify_calls"], "staff_calls": state["staff_calls"]})
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(state["jwks"])
@@ -152,6 +178,7 @@ def build(name: str, secret: str) -> Starlette:
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
         Route("/internal/v1/api-keys/verify", verify_key, methods=["POST"]),
+        Route("/internal/v1/staff/verify", verify_staff, methods=["POST"]),
         Route("/api/v1/stream", sse),
         Route("/_control/{action}", control, methods=["GET", "POST"]),
         Route("/idp/jwks.json", jwks),

@@ -102,9 +102,15 @@ def test_a_supervisor_adds_resets_and_disables_an_account(staff: Staff, screensh
 
     assert sign_in_status("first-password-9") == 401
     assert sign_in_status("second-password-9") == 200
+    token = httpx.post(f"{staff.stack.url}/api/v1/auth/token", timeout=20,
+                       json={"username": "agent9", "password": "second-password-9"}).json()["access_token"]
     supervisor.locator('#agents-table tr[data-username="agent9"]').get_by_role("button", name="Disable agent9").click()
     expect(supervisor.locator('#agents-table tr[data-username="agent9"]')).to_have_attribute("data-active", "false")
     assert sign_in_status("second-password-9") == 401
+    # The shift-long token agent9 already holds stops working too: the gateway asks the desk (hazard log H16).
+    refused = httpx.get(f"{staff.stack.url}/api/v1/agents/me", headers={"Authorization": f"Bearer {token}"},
+                        timeout=20)
+    assert refused.status_code == 401 and refused.json()["code"] == "account_disabled"
     # Supervisors manage agents only: no buttons on the admin's or their own row.
     expect(supervisor.locator('#agents-table tr[data-username="supervisor1"] button')).to_have_count(0)
     screenshot(supervisor, "14-supervisor-agents")

@@ -6,10 +6,12 @@ from fastapi import Query, Request
 
 from agent_desk_svc.agents import service
 from agent_desk_svc.agents.passwords import Passwords
-from agent_desk_svc.agents.schemas import AgentCreate, AgentOut, AgentPatch, StateChange, TokenOut, TokenRequest
+from agent_desk_svc.agents.schemas import (AgentCreate, AgentOut, AgentPatch, StaffCheck, StaffStatus, StateChange,
+                                          TokenOut, TokenRequest)
 from agent_desk_svc.agents.state import AgentState
 from services.app import DbSession, service_router
 from services.auth import Principal, Staff, require_roles
+from services.db import sqlite_write_intent
 from services.errors import Forbidden
 from services.pagination import Limit, Page, clamp_limit, decode_cursor, encode_cursor
 
@@ -17,6 +19,9 @@ Manager = Annotated[Principal, require_roles("supervisor", "admin")]
 
 auth_router = service_router(prefix="/api/v1/auth", tags=["auth"])
 router = service_router(prefix="/api/v1/agents", tags=["agents"])
+# Called by the gateway directly, never through it (the gateway does not route /internal).
+internal_router = service_router(prefix="/internal/v1/staff", include_in_schema=False)
+Gateway = Annotated[Principal, require_roles("service")]
 
 
 def _passwords(request: Request) -> Passwords:
@@ -70,3 +75,10 @@ async def update_agent(request: Request, session: DbSession, principal: Manager,
 @router.put("/{username}/state", response_model=AgentOut)
 async def change_state(session: DbSession, principal: Staff, username: str, body: StateChange) -> AgentOut:
     return AgentOut.model_validate(await service.change_state(session, principal, username, body.state))
+
+
+@internal_router.post("/verify", response_model=StaffStatus)
+async def verify_staff(session: DbSession, _caller: Gateway, body: StaffCheck) -> StaffStatus:
+    sqlite_write_intent.set(False)  # a read, although a POST: never queue behind writers on SQLite
+    agent = await service.check_staff(session, body.username, body.role)
+    return StaffStatus(username=agent.username, role=agent.role, active=agent.active)  # type: ignore[arg-type]

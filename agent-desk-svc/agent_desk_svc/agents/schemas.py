@@ -62,3 +62,16 @@ class AgentOut(BaseModel):
     created_at: TimeOut
     last_sign_in_at: TimeOut | None = None
 
+
+
+class StaffCheck(BaseModel):
+    """The gateway asks whether the account behind a staff token may still act with the token's role."""
+
+    username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    role: Annotated[str, StringConstraints(max_length=20)]
+
+
+class StaffStatus(BaseModel):
+    username: str
+    role: Role
+    active: bool

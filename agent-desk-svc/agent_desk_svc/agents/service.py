@@ -201,6 +201,19 @@ async def update_agent(session: AsyncSession, passwords: Passwords, principal: P
     return agent
 
 
+async def check_staff(session: AsyncSession, username: str, role: str) -> Agent:
+    """For the gateway: a token stays good only while its account is active and still has the token's role, so
+    disabling or demoting someone takes effect within seconds instead of when their shift-long token expires."""
+    agent = await repository.get(session, username.strip().lower()[:64])
+    if agent is None:
+        raise Unauthorized("No such account.", code="unknown_account")
+    if not agent.active:
+        raise Unauthorized("The account is disabled.", code="account_disabled")
+    if agent.role != role:
+        raise Unauthorized("The account's role has changed: sign in again.", code="role_changed")
+    return agent
+
+
 # ---------------------------------------------------------------------------------------------- states
 
 async def change_state(session: AsyncSession, principal: Principal, username: str, target: str) -> Agent:
