@@ -5,6 +5,7 @@ connection, the outbox relay and the event consumers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +43,51 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # ---------------------------------------------------------------------------------------------- transactions
 
+_NUL_ESCAPE = b"\\u0000"  # the only way JSON can carry U+0000
+
+
+def _nul_location(document: Any) -> list[str | int] | None:
+    """Where the first string holding U+0000 is in a parsed JSON document (walked without recursion: the
+    nesting depth is the client's choice)."""
+    pending: list[tuple[Any, list[str | int]]] = [(document, [])]
+    while pending:
+        value, loc = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return loc
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return loc
+                pending.append((item, [*loc, key]))
+        elif isinstance(value, list):
+            pending.extend((item, [*loc, i]) for i, item in enumerate(value))
+    return None
+
+
+async def _refuse_nul(request: Request) -> Response | None:
+    """No field means U+0000 and PostgreSQL cannot store it in text, so it is refused wherever text comes in,
+    before anything runs: the same 422 on every database instead of a stored NUL on one and an error on another."""
+    loc: list[str | int] | None = None
+    if "\x00" in request.scope["path"]:
+        loc = ["path"]
+    elif b"%00" in request.scope["query_string"]:
+        loc = ["query"]
+    elif request.method not in ("GET", "HEAD", "OPTIONS"):
+        body = await request.body()  # FastAPI reuses it
+        if _NUL_ESCAPE in body:
+            try:
+                found = _nul_location(json.loads(body))
+            except ValueError:
+                found = None  # malformed: FastAPI's own parse answers that
+            loc = None if found is None else ["body", *found]
+    if loc is None:
+        return None
+    return problem_response(request, status=422, code="validation_error", title="Invalid request",
+                            detail="Text may not contain NUL (U+0000) characters.",
+                            errors=[{"loc": loc, "msg": "NUL character", "type": "string_nul_character"}])
+
+
 class TransactionalRoute(APIRoute):
     """Opens the request's session and commits it once, after the handler and before the response is sent,
     so a client never sees 2xx for a change that did not commit. Errors and 4xx/5xx responses roll back."""
@@ -50,6 +96,9 @@ class TransactionalRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:
+            refused = await _refuse_nul(request)
+            if refused is not None:
+                return refused
             db: Database = request.app.state.db
             token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
             session = db.session()
@@ -185,6 +234,13 @@ def problem_response(request: Request, *, status: int, code: str, title: str, de
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def _is_refused_value(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22 (data exception): the database refused a value, e.g. U+0000 in text, a lone surrogate,
+    a number out of range. asyncpg's errors come wrapped as plain DBAPIError, so the code is read off them."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(exc, DataError) or str(sqlstate or "").startswith("22")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -208,8 +264,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, status=exc.status_code, code=code, title=str(exc.detail),
                                 detail=str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_refused_value(exc):
+            # The request's own value, not an outage: retrying it would fail the same way.
+            log.info("database.refused_value", error_type=type(exc.orig).__name__)
+            return problem_response(request, status=422, code="invalid_value", title="Invalid request",
+                                    detail="A value in the request cannot be stored (out of range or not text).")
+        return await _unavailable(request, exc)
+
+    @app.exception_handler(OperationalError)
     @app.exception_handler(OSError)
     @app.exception_handler(asyncio.TimeoutError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

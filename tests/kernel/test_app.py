@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.app import DbSession, create_app, service_router
 from services.auth import CurrentPrincipal
@@ -34,6 +34,11 @@ def build(settings: ServiceSettings):
         if body.fail:
             raise Conflict("no", code="thing_conflict")
         return {"call_id": body.call_id}
+
+    @router.get("/cast")
+    async def cast_to_integer(session: DbSession, value: int, q: str | None = None) -> dict:
+        # A value the database itself refuses on PostgreSQL (int4 out of range); SQLite's integers are 64-bit.
+        return {"value": (await session.execute(text("SELECT CAST(:v AS INTEGER)"), {"v": value})).scalar_one()}
 
     @router.get("/count")
     async def count(session: DbSession) -> dict:
@@ -70,6 +75,31 @@ async def test_bad_input_is_a_clear_4xx_that_does_not_echo_the_input(client: htt
     wrong = await client.post("/api/v1/things", json={"call_id": 9434765919}, headers=AGENT)
     assert wrong.status_code == 422 and "9434765919" not in wrong.text
     assert (await client.get("/api/v1/things/count", headers=AGENT)).json() == {"events": 0}
+
+
+async def test_nul_characters_are_refused_wherever_text_comes_in_and_change_nothing(client: httpx.AsyncClient):
+    # PostgreSQL cannot store U+0000 in text (it was a 503) and SQLite stored it: now a 422 before anything runs.
+    for body in ({"call_id": "a\u0000b"}, {"call_id": "c1", "fail": False, "\u0000": 1}):
+        refused = await client.post("/api/v1/things", json=body, headers=AGENT)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "validation_error" and refused.json()["errors"][0]["loc"][0] == "body"
+    in_query = await client.get("/api/v1/things/count", params={"q": "\u0000"}, headers=AGENT)
+    assert in_query.status_code == 422 and in_query.json()["errors"][0]["loc"] == ["query"]
+    # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
+    literal = await client.post("/api/v1/things", content=b'{"call_id": "a\\\\u0000"}',
+                                headers={**AGENT, "content-type": "application/json"})
+    assert literal.status_code == 201 and literal.json() == {"call_id": "a\\u0000"}
+    assert (await client.get("/api/v1/things/count", headers=AGENT)).json() == {"events": 1}
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_an_outage(client: httpx.AsyncClient, database_url: str):
+    r = await client.get("/api/v1/things/cast", params={"value": 2**40}, headers=AGENT)
+    if database_url.startswith("postgresql"):
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json" and r.json()["code"] == "invalid_value"
+    else:
+        assert r.status_code == 200 and r.json() == {"value": 2**40}
 
 
 async def test_identity_is_required_and_must_verify(client: httpx.AsyncClient):
