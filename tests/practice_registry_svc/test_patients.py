@@ -3,6 +3,7 @@ PatientsSynced events booking-svc relies on, and one 10,000-row upload timed on 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, timedelta
 
@@ -104,6 +105,29 @@ async def test_an_upload_applies_valid_rows_and_reports_each_rejected_one(regist
     assert deregistered(events) == []
     assert events[0].subject_key == "A81001"
     assert set(events[0].data) == {"ods_code", "registered", "deregistered"}  # no names travel on the bus
+
+
+async def test_a_name_that_is_not_text_rejects_its_row_and_a_nul_the_upload(registry: Registry):
+    # JSON can carry a lone surrogate ("\ud800"), which no database can store nor JSON response show: in a name
+    # it was a 500 on SQLite and a 503 on PostgreSQL, in an NHS number echoed back a 500. Now that row is
+    # rejected (its NHS number shown with "?") and the rest applied.
+    await make_practice(registry.client, "A81001")
+    n = valid_nhs_numbers(3)
+    rows = [patient(n[0], "Smith\ud800"), patient(n[1], given="\udfffAlex"), patient(n[2], "Llŵyd", "Siân"),
+            patient(n[0][:5] + "\ud800")]
+    response = await registry.client.put("/api/v1/practices/A81001/patients", content=json.dumps(rows).encode(),
+                                         headers={**practice("A81001"), "content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    assert [(r["index"], r["nhs_number"], r["reason"]) for r in response.json()["rejected"]] == [
+        (0, n[0], "family is not valid text"), (1, n[1], "given is not valid text"),
+        (3, n[0][:5] + "?", "invalid NHS number: an NHS number is 10 digits")]
+    assert (await lookup(registry, nhs_number=n[0])).json()["items"] == []
+    assert (await lookup(registry, nhs_number=n[2])).json()["items"][0]["family"] == "Llŵyd"
+    # A NUL anywhere refuses the whole request before anything is applied (the kernel's rule).
+    nul = await upload(registry, "A81001", [patient(n[0]), patient(n[1], "Sm\u0000ith")])
+    assert nul.status_code == 422 and nul.json()["errors"][0]["loc"] == ["body", 1, "family"]
+    assert (await lookup(registry, nhs_number=n[0])).json()["items"] == []
 
 
 async def test_repeat_uploads_count_changes_and_replace_mode_removes_who_left(registry: Registry):

@@ -105,6 +105,21 @@ async def test_practices_and_pcns_are_validated_listed_and_scoped(registry: Regi
                           "phone": "0113 496 0000", "address": None, "notes_for_agents": None, "version": 1}
 
 
+async def test_codes_and_clock_times_take_ascii_digits_only(registry: Registry):
+    # `\d` also matches other scripts' digits: "Z١٢٣٤٥" was created as a practice, "0٨:00" stored as a time.
+    client = registry.client
+    for ods in ("Z١٢٣٤٥", "A8100５"):
+        response = await client.post("/api/v1/practices", json={"ods_code": ods, "name": "Digits"}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "ods_code"]
+    await make_practice(client, "A81001")
+    hours = {"monday": [{"opens": "0٨:00", "closes": "17:00"}]}
+    patched = await client.patch("/api/v1/practices/A81001", json={"opening_hours": hours}, headers=ADMIN)
+    assert patched.status_code == 422, patched.text
+    listed = (await client.get("/api/v1/practices", headers=ADMIN)).json()["items"]
+    assert [(p["ods_code"], p["opening_hours"], p["version"]) for p in listed] == [("A81001", None, 1)]
+
+
 async def test_who_may_change_a_practice_and_what_each_change_publishes(registry: Registry):
     client = registry.client
     await make_pcn(client, "PCN-NORTH")

@@ -60,7 +60,9 @@ def _shown_nhs_number(raw: Any) -> str | None:
     value = raw.get("nhs_number") if isinstance(raw, dict) else None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
-    return str(value)[:32]
+    shown = str(value)[:32]
+    # A lone surrogate cannot be written out as JSON: shown as "?" so the report itself does not fail.
+    return shown if shown.isascii() else shown.encode("utf-8", "replace").decode()
 
 
 def _nhs_number(raw: Any) -> str:
@@ -85,6 +87,11 @@ def _text(raw: dict, field: str, *, required: bool, limit: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise RowRejected(f"{field} must be text")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate (JSON lets "\ud800" through): no database can store it
+            raise RowRejected(f"{field} is not valid text") from None
     value = " ".join(value.split())
     if len(value) > limit:
         raise RowRejected(f"{field} is longer than {limit} characters")

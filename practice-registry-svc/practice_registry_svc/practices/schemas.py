@@ -8,7 +8,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from services.timeutil import to_london
 
-_ODS_RE = re.compile(r"^[A-Z]\d{5}$")
+# [0-9], not \d: \d also matches other scripts' digits (e.g. Arabic-Indic), which are no ODS code.
+_ODS_RE = re.compile(r"^[A-Z][0-9]{5}$")
 _PCN_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
 
 
@@ -33,7 +34,7 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, ma
                                          pattern=r"^\+?[0-9][0-9 ()\-]*$")]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 PracticeStatus = Literal["active", "suspended"]
 
