@@ -8,6 +8,9 @@ import pytest
 from tests.support.databases import DIALECTS, create_database, drop_database
 from tests.support.natsserver import NatsServer
 
+# Fails a whole-suite or CI run when a test the hazard log relies on is missing, skipped or failed.
+pytest_plugins = ("tests.safety.plugin",)
+
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:

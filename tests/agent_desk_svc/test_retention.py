@@ -158,3 +158,15 @@ async def test_the_purge_command_runs_as_a_process(database_url: str) -> None:
         assert refused.returncode != 0 and "usage" in refused.stderr
     finally:
         await engine.dispose()
+
+
+async def test_the_audit_trail_is_append_only_through_the_api(desk: Desk) -> None:
+    """Only the consumer adds audit records and only the purge removes them: the API reads, nothing else."""
+    methods = {m for route in desk.app.routes if getattr(route, "path", "").startswith("/api/v1/audit")
+               for m in getattr(route, "methods", ())}
+    assert methods <= {"GET", "HEAD"}
+    admin = staff("adam", "admin")
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        for path in ("/api/v1/audit", "/api/v1/audit/some-record-id"):
+            response = await desk.client.request(method, path, headers=admin, json={})
+            assert response.status_code in (404, 405), (method, path)
