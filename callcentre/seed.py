@@ -118,8 +118,14 @@ def seed(base_url: str, admin_user: str, admin_password: str, data_dir: Path, *,
          rota_days: int = 28, agent_password: str = "agent-demo-pass", log=print) -> dict[str, Any]:
     rng = random.Random(20261122)
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        token = _check(client.post("/api/v1/auth/token", json={"username": admin_user, "password": admin_password}),
-                       200).json()["access_token"]
+        # agent-desk-svc creates the admin at start, or a moment later when its database was busy: wait for it,
+        # slowly enough (at most 8 tries) never to trip the sign-in lock (10 failures in 15 minutes).
+        for _attempt in range(8):
+            response = client.post("/api/v1/auth/token", json={"username": admin_user, "password": admin_password})
+            if response.status_code == 200:
+                break
+            time.sleep(2.5)
+        token = _check(response, 200).json()["access_token"]
         admin = {"Authorization": f"Bearer {token}"}
 
         for code, name in PCNS:
