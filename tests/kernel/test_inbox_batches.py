@@ -1,0 +1,123 @@
+"""A fetched batch of events is applied in one transaction, still exactly once and in order; a bad message in a
+batch sends the batch one by one, so only the bad one is terminated or retried. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, select
+
+from services.contracts.desk import CallStarted
+from services.db import Database, kernel_metadata
+from services.events import Envelope
+from services.inbox import EventConsumer, inbox_table
+from services.messaging import Messaging
+from tests.support.natsserver import NatsServer
+
+test_metadata = MetaData()
+applied_table = Table("applied_in_batches", test_metadata, Column("call_id", String(50), primary_key=True))
+
+
+@pytest.fixture
+async def db(database_url: str):
+    database = Database(database_url, producer="agent-desk-svc")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(kernel_metadata.create_all)
+        await conn.run_sync(test_metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+def envelope_for(n: int) -> Envelope:
+    data = CallStarted(call_id=f"call-{n}", agent="agent1", started_at=datetime.now(timezone.utc))
+    return Envelope.wrap(data, producer="agent-desk-svc", subject_key="A81001", correlation_id=None)
+
+
+async def test_a_batch_is_applied_once_in_order_and_a_bad_message_is_dealt_with_alone(db: Database,
+                                                                                     nats_server: NatsServer):
+    order: list[str] = []
+    sessions: dict[str, int] = {}
+    failures: dict[str, int] = {}  # call id -> failures still to come
+
+    async def on_call_started(session, envelope: Envelope, data: CallStarted) -> None:
+        order.append(data.call_id)
+        sessions[data.call_id] = id(session)
+        # The primary key would fail the transaction if any event were applied twice.
+        await session.execute(applied_table.insert().values(call_id=data.call_id))
+        if failures.get(data.call_id):
+            failures[data.call_id] -= 1
+            raise RuntimeError("transient failure")
+
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="batched", handlers={CallStarted: on_call_started})
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        # The consumer's own subscription, fetched by hand so the test decides what one batch holds.
+        sub = await consumer._subscribe()
+
+        async def publish(envelopes: list[Envelope], malformed_after: int | None = None) -> int:
+            sent = 0
+            for i, envelope in enumerate(envelopes):
+                payload = envelope.model_dump_json().encode()
+                await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                sent += 1
+                if i % 10 == 3:  # redelivered duplicates (another message id, the same event id)
+                    await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                    sent += 1
+                if i == malformed_after:
+                    await js.publish("desk.call.started.v1", b"{not json", headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                    sent += 1
+            return sent
+
+        async def applied() -> set[str]:
+            async with db.session() as session:
+                return set((await session.execute(select(applied_table.c.call_id))).scalars())
+
+        # 1. A clean batch, duplicates included.
+        first = [envelope_for(n) for n in range(20)]
+        sent = await publish(first)
+        batch = await sub.fetch(100, timeout=5)
+        assert len(batch) == sent
+        await consumer.handle_batch(batch)
+        assert await applied() == {f"call-{n}" for n in range(20)}
+        assert order == [f"call-{n}" for n in range(20)]  # each once, in the order published
+        assert len(set(sessions.values())) == 1  # one transaction for the whole batch
+
+        # 2. A batch holding a malformed message and a handler that fails once: the rest is applied once anyway,
+        # the failing event comes back (nak with a delay) and is applied then.
+        second = [envelope_for(n) for n in range(20, 40)]
+        failures["call-35"] = 1
+        sent = await publish(second, malformed_after=5)
+        batch = await sub.fetch(100, timeout=5)
+        assert len(batch) == sent
+        await consumer.handle_batch(batch)
+        assert await applied() == {f"call-{n}" for n in range(40)} - {"call-35"}
+        retried = await sub.fetch(10, timeout=10)
+        assert [Envelope.model_validate_json(m.data).id for m in retried] == [second[15].id]
+        await consumer.handle_batch(retried)
+        assert await applied() == {f"call-{n}" for n in range(40)}
+        assert failures["call-35"] == 0
+
+        # 3. A well-formed batch whose handler fails part-way: the batch rolls back and goes one by one.
+        third = [envelope_for(n) for n in range(40, 50)]
+        failures["call-46"] = 2  # fails in the batch, then alone, then succeeds
+        sent = await publish(third)
+        batch = await sub.fetch(100, timeout=5)
+        assert len(batch) == sent
+        await consumer.handle_batch(batch)
+        assert await applied() == {f"call-{n}" for n in range(50)} - {"call-46"}
+        await consumer.handle_batch(await sub.fetch(10, timeout=10))
+        assert await applied() == {f"call-{n}" for n in range(50)}
+        async with db.session() as session:
+            inbox = (await session.execute(select(inbox_table.c.event_id).where(
+                inbox_table.c.consumer == "batched"))).scalars().all()
+        assert sorted(inbox) == sorted(str(e.id) for e in first + second + third)
+        info = await js.consumer_info("DESK", "batched")
+        assert info.num_ack_pending == 0 and info.num_pending == 0  # acked (or terminated): nothing comes back
+        await sub.unsubscribe()
+    finally:
+        await messaging.close()
