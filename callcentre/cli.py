@@ -96,5 +96,88 @@ def seed_command(
     seed(url, admin_user, admin_password, data_dir, log=lambda m: console.print(m))
 
 
+def _run_async(coroutine):  # noqa: ANN001, ANN202
+    try:
+        import uvloop
+
+        return uvloop.run(coroutine)
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        import asyncio
+
+        return asyncio.run(coroutine)
+
+
+@bench_app.command("rush")
+def bench_rush(
+    url: str | None = typer.Option(None, help="Gateway of a running stack (default: start one on PostgreSQL)"),
+    mode: str = typer.Option("flow", help="flow: whole calls; book: POST /appointments only"),
+    agents: int = typer.Option(200, help="Virtual agents, each on its own practice's patients"),
+    contention_agents: int = typer.Option(20, help="Agents hammering the same few practices"),
+    hot_practices: int = typer.Option(3, help="How many practices the contention group shares"),
+    duration: float = typer.Option(60.0, help="Seconds measured"),
+    warmup: float = typer.Option(5.0, help="Seconds of load before measuring"),
+    practices: int = typer.Option(40, help="Practices in the region seeded for the run"),
+    patients_per_practice: int = typer.Option(200),
+    clinicians: int = typer.Option(6, help="Clinicians per practice, each 08:00-18:00 in 10-minute slots"),
+    limits: bool = typer.Option(True, "--limits/--no-limits", help="Measure the raw limits in the same run"),
+    limits_seconds: float = typer.Option(4.0),
+    service_workers: int = typer.Option(1, help="Worker processes per service and gateway (own stack only)"),
+    drain_timeout: float = typer.Option(120.0, help="Longest wait for the events to be applied"),
+    json_file: Path | None = typer.Option(None, "--json", help="Write the report here as JSON"),
+    data_dir: Path | None = typer.Option(None, help="With --url: the stack's data dir (secrets, SQLite files)"),
+    booking_db: str | None = typer.Option(None, help="With --url: booking-svc's database URL, for the checks"),
+    desk_db: str | None = typer.Option(None, help="With --url: agent-desk-svc's database URL, for the checks"),
+) -> None:
+    """The 8am rush through the gateway: bookings/s, per-step latency, double bookings, events, ours ÷ raw."""
+    from callcentre.bench import runner
+
+    if mode not in ("flow", "book"):
+        raise typer.BadParameter("--mode is flow or book")
+    report = _run_async(runner.rush(
+        url=url, data_dir=data_dir, booking_db=booking_db, desk_db=desk_db, mode=mode, agents=agents,
+        contention_agents=contention_agents, hot_practices=hot_practices, duration=duration, warmup=warmup,
+        practices=practices, patients_per_practice=patients_per_practice, clinicians=clinicians, with_limits=limits,
+        limits_seconds=limits_seconds, service_workers=service_workers, drain_timeout=drain_timeout,
+        json_path=json_file, console=console))
+    if report["double_bookings"] or report["acknowledged_bookings_missing"] or not report["drained"]:
+        raise typer.Exit(1)  # correctness failed (speed never fails a run)
+
+
+@bench_app.command("limits")
+def bench_limits(
+    seconds: float = typer.Option(4.0, help="Seconds per measurement"),
+    json_file: Path | None = typer.Option(None, "--json", help="Write the figures here as JSON"),
+) -> None:
+    """This machine's raw ceilings: booking SQL, slot query, JetStream publish, bare and minimal endpoints."""
+    from callcentre.bench import limits as limits_bench
+
+    report = _run_async(limits_bench.measure(seconds, log=console.print))
+    console.print(limits_bench.format_report(report))
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2))
+
+
+@bench_app.command("gateway")
+def bench_gateway(
+    duration: float = typer.Option(10.0),
+    concurrency: int = typer.Option(32),
+    workers: int = typer.Option(1),
+    rounds: int = typer.Option(3),
+    upstream: str = typer.Option("service", help="service (kernel middleware) or bare (raw ASGI)"),
+    direct_url: str | None = typer.Option(None),
+    gateway_url: str | None = typer.Option(None),
+    path: str | None = typer.Option(None),
+    json_file: Path | None = typer.Option(None, "--json"),
+) -> None:
+    """The gateway's cost: the same GET directly and through the gateway, same run."""
+    from callcentre import bench_gateway as gateway_bench
+
+    report = gateway_bench.run(direct_url, gateway_url, duration, concurrency, path=path or gateway_bench.DEFAULT_PATH,
+                               rounds=rounds, workers=workers, upstream=upstream)
+    console.print(gateway_bench.format_report(report), highlight=False)
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,112 @@
+"""The benchmark reports' arithmetic: percentiles, rates, ratios to the raw limits, CPU shares."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from callcentre.bench import cpu
+from callcentre.bench.rush import SlotPool, add_ratios, format_report
+from callcentre.bench.stats import latency_summary, merge_counts, per_second, percentile, ratio
+
+
+def test_percentile_is_the_nearest_rank():
+    values = list(range(1, 101))  # 1..100
+    random.Random(1).shuffle(values)
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1, 2, 3, 4], 50) == 2  # ceil(0.5 * 4) = 2nd smallest
+    assert percentile([1, 2, 3, 4], 51) == 3
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_one_slow_request_in_a_hundred_shows_at_p99_not_p95():
+    seconds = [0.010] * 99 + [2.0]
+    summary = latency_summary(seconds)
+    assert summary["count"] == 100
+    assert summary["p50_ms"] == 10.0
+    assert summary["p95_ms"] == 10.0
+    assert summary["p99_ms"] == 10.0  # nearest rank: the 99th of 100 is still fast
+    assert summary["max_ms"] == 2000.0
+    assert summary["mean_ms"] == pytest.approx((99 * 10 + 2000) / 100, abs=0.01)
+    two_slow = latency_summary([0.010] * 98 + [2.0, 3.0])
+    assert two_slow["p99_ms"] == 2000.0
+    assert latency_summary([]) == {"count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None,
+                                   "max_ms": None}
+
+
+def test_rates_and_ratios():
+    assert per_second(900, 60) == 15.0
+    assert per_second(1, 3) == 0.3
+    assert per_second(5, 0) == 0.0
+    assert ratio(450, 4500) == 0.1
+    assert ratio(1, 3) == 0.333
+    assert ratio(None, 10) is None
+    assert ratio(10, None) is None
+    assert ratio(10, 0) is None
+    assert merge_counts([{"409": 2, "201": 5}, {"409": 1, "503": 4}]) == {"201": 5, "409": 3, "503": 4}
+
+
+def test_the_rush_report_divides_ours_by_the_raw_limits():
+    report = {"bookings_per_s": 250.0, "requests_per_s": 1500.0, "measured_s": 10.0,
+              "steps": {"search": {"count": 3000}}}
+    limits = {"seconds_each": 4, "cores": 2, "booking_sql": {"per_s": 5000.0}, "minimal_booking_endpoint":
+              {"per_s": 1250.0}, "jetstream_publish": {"per_s": 25000.0}, "bare_endpoint": {"per_s": 6000.0},
+              "slot_query_sql": {"per_s": 6000.0}}
+    add_ratios(report, limits)
+    assert report["ratio_to_raw"] == {
+        "bookings_vs_booking_sql": 0.05,
+        "bookings_vs_minimal_booking_endpoint": 0.2,
+        "booked_events_vs_jetstream_publish": 0.01,
+        "requests_vs_bare_endpoint": 0.25,
+        "searches_vs_slot_query_sql": 0.05,  # 3000 searches in 10 s = 300/s
+    }
+    assert report["raw"]["booking_sql"] == 5000.0
+    unmeasured = {"bookings_per_s": 1.0, "requests_per_s": 1.0, "measured_s": 1.0, "steps": {}}
+    add_ratios(unmeasured, None)
+    assert unmeasured["ratio_to_raw"] is None
+
+
+def test_the_printed_report_names_every_figure_the_issue_asks_for():
+    report = {"mode": "book", "agents": 2, "contention_agents": 1, "hot_practices": ["R10001"], "practices": 3,
+              "measured_s": 10.0, "warmup_s": 1.0, "bookings": 20, "bookings_per_s": 2.0, "bookings_total": 22,
+              "completed_calls": None, "requests": 25, "requests_per_s": 2.5,
+              "steps": {"book": {"count": 25, "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 12.0, "max_ms": 15.0}},
+              "statuses": {"book": {"201": 22, "409": 3}}, "errors": {"409": 3}, "double_bookings": 0,
+              "booked_slots_without_appointment": 0, "appointments_on_unbooked_slots": 0,
+              "acknowledged_bookings_stored": 22, "acknowledged_bookings_missing": 0, "events_created": 22,
+              "events_published": 22, "events_applied": 22, "dashboard_bookings_counted": 22, "drained": True,
+              "drain_wait_seconds": 0.5, "event_lag_p50_ms": 40.0, "event_lag_p95_ms": 80.0,
+              "event_lag_p99_ms": 90.0, "event_lag_max_ms": 95.0, "ratio_to_raw": {"bookings_vs_booking_sql": 0.01},
+              "cpu_cores": {"booking-svc": 0.5}, "cpu_ms_per_booking": {"booking-svc": 2.5},
+              "load_average_before": [1.0, 1.0, 1.0], "load_average_after": [1.0, 1.0, 1.0]}
+    text = format_report(report)
+    for needle in ("2.0/s", "p99", "12.0", "double bookings     0", "published 22", "applied by agent-desk 22",
+                   "p99 90.0 ms", "bookings_vs_booking_sql 0.01", "{'409': 3}", "booking-svc 2.5"):
+        assert needle in text, needle
+
+
+def test_cpu_shares_are_cores_over_the_interval():
+    before = {"booking-svc": 10.0, "postgres": 4.0, "gateway": 1.0}
+    after = {"booking-svc": 15.0, "postgres": 5.0, "gateway": 0.5, "nats": 2.0}  # gateway restarted: counts from 0
+    assert cpu.cores_used(before, after, 10.0) == {"booking-svc": 0.5, "postgres": 0.1, "gateway": 0.0, "nats": 0.2}
+    assert cpu.cores_used(before, after, 0) == {}
+    here = cpu.snapshot({})
+    assert here["load generator"] > 0  # this test process has used some CPU
+
+
+def test_slot_pool_gives_calm_agents_distinct_slots_and_hot_agents_the_same_few():
+    pool = SlotPool({"A": ["a1", "a2", "a3"], "H": [f"h{i}" for i in range(10)]}, random.Random(3))
+    assert [pool.take("A") for _ in range(4)] == ["a1", "a2", "a3", None]  # earliest first, never twice
+    picks = {pool.contend("H") for _ in range(50)}
+    assert picks <= {"h0", "h1", "h2", "h3"}  # racing for the first few still open
+    pool.settle("H", "h0")
+    assert "h0" not in {pool.contend("H") for _ in range(50)}
+    assert pool.take("missing") is None
