@@ -307,7 +307,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
-        db = Database(settings.database_url, producer=settings.service_name, pool_size=settings.database_pool_size)
+        db = Database(settings.database_url, producer=settings.service_name, pool_size=settings.database_pool_size,
+                      pool_pre_ping=settings.database_pool_pre_ping)
         messaging = Messaging(settings.nats_url, name=settings.service_name, replicas=settings.nats_stream_replicas)
         relay = OutboxRelay(db, messaging, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
         app.state.db, app.state.messaging, app.state.relay = db, messaging, relay

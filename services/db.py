@@ -38,14 +38,15 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """The engine and session factory of one service's own database."""
 
-    def __init__(self, url: str, *, producer: str, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, producer: str, pool_size: int = 10, pool_pre_ping: bool = False,
+                 echo: bool = False) -> None:
         self.url = url
         self.producer = producer
         kwargs: dict[str, Any] = {"echo": echo}
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": 15}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             _configure_sqlite(self.engine)

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     workers: int = 1
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
     database_pool_size: int = 10
+    # Test each pooled connection (three round trips) before every use. Off: a connection that died (say,
+    # PostgreSQL restarted) fails one request with a 503 and makes the pool replace every older connection.
+    database_pool_pre_ping: bool = False
     nats_url: str = "nats://127.0.0.1:4222"
     # JetStream replicas per stream: 1 locally, 3 on a 3-node cluster so losing a server loses no events.
     nats_stream_replicas: int = 1
