@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import chunks
@@ -70,11 +70,18 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
     return list((await session.execute(query)).all())
 
 
-async def available_starts(session: AsyncSession, ods_code: str, lo: datetime, hi: datetime,
-                           now: datetime) -> list[datetime]:
-    rows = await session.execute(select(Slot.start_at).where(
-        Slot.ods_code == ods_code, Slot.start_at >= max(lo, now), Slot.start_at < hi, available(now)))
-    return list(rows.scalars())
+async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequence[tuple[datetime, datetime]],
+                           now: datetime) -> list[int]:
+    """How many slots that can be held or booked start in each [lo, hi) (and not before now): one query and
+    one row, counted by the database instead of fetching every start."""
+    if not bounds:
+        return []
+    columns = [func.coalesce(func.sum(case((and_(Slot.start_at >= max(lo, now), Slot.start_at < hi), 1), else_=0)), 0)
+               for lo, hi in bounds]
+    row = (await session.execute(select(*columns).where(
+        Slot.ods_code == ods_code, Slot.start_at >= max(bounds[0][0], now), Slot.start_at < bounds[-1][1],
+        available(now)))).one()
+    return [int(n) for n in row]
 
 
 async def hold(session: AsyncSession, slot_id: str, *, hold_id: str, holder: str, expires_at: datetime,

@@ -8,7 +8,6 @@ ranges, and the same rules decide a single hold or booking."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -192,10 +191,9 @@ async def publish_availability(session: AsyncSession, ods_code: str, *, days: It
     touched = sorted(set(days))
     if not touched:
         return
-    starts = await repository.available_starts(session, ods_code, london_midnight(touched[0]),
-                                               london_midnight(touched[-1] + timedelta(days=1)), now)
-    per_day = Counter(london_date(s) for s in starts)
-    counts = {d.isoformat(): per_day.get(d, 0) for d in touched}
+    free = await repository.available_counts(
+        session, ods_code, [(london_midnight(d), london_midnight(d + timedelta(days=1))) for d in touched], now)
+    counts = {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
     taken_ids, freed_ids = sorted(set(taken)), sorted(set(freed))
     parts = max(1, -(-max(len(taken_ids), len(freed_ids)) // IDS_PER_AVAILABILITY_EVENT))
     for part in range(parts):
