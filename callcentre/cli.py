@@ -29,13 +29,15 @@ def up(
     gateway_port: int = typer.Option(8000, help="Port of the gateway (the one URL clients use)"),
     data_dir: Path = typer.Option(Path("./var"), help="Where databases, NATS storage, logs and pid files live"),
     seed_demo: bool = typer.Option(True, "--seed/--no-seed", help="Seed a demo region on first start"),
+    any_ports: bool = typer.Option(False, "--any-ports", help="Any free ports for NATS and the services (tests, "
+                                                              "benchmarks), not 4322 and 8101-8103"),
 ) -> None:
     """Start NATS, migrate and start every service and the gateway, seed a demo region on first start."""
     from callcentre.seed import seed
     from callcentre.stack import Stack
 
     started = time.monotonic()
-    stack = Stack(data_dir.resolve(), gateway_port)
+    stack = Stack(data_dir.resolve(), gateway_port, any_ports=any_ports)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     stack.prepare()
@@ -110,7 +112,8 @@ def _run_async(coroutine):  # noqa: ANN001, ANN202
 @bench_app.command("rush")
 def bench_rush(
     url: str | None = typer.Option(None, help="Gateway of a running stack (default: start one on PostgreSQL)"),
-    mode: str = typer.Option("flow", help="flow: whole calls; book: POST /appointments only"),
+    mode: str = typer.Option("flow", help="flow: whole calls; book: POST /appointments only; search: 20-practice "
+                                          "14-day searches"),
     agents: int = typer.Option(200, help="Virtual agents, each on its own practice's patients"),
     contention_agents: int = typer.Option(20, help="Agents hammering the same few practices"),
     hot_practices: int = typer.Option(3, help="How many practices the contention group shares"),
@@ -131,8 +134,8 @@ def bench_rush(
     """The 8am rush through the gateway: bookings/s, per-step latency, double bookings, events, ours ÷ raw."""
     from callcentre.bench import runner
 
-    if mode not in ("flow", "book"):
-        raise typer.BadParameter("--mode is flow or book")
+    if mode not in ("flow", "book", "search"):
+        raise typer.BadParameter("--mode is flow, book or search")
     report = _run_async(runner.rush(
         url=url, data_dir=data_dir, booking_db=booking_db, desk_db=desk_db, mode=mode, agents=agents,
         contention_agents=contention_agents, hot_practices=hot_practices, duration=duration, warmup=warmup,

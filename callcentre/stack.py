@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 SERVICES = (
     # name, package, env prefix
@@ -82,6 +83,9 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    # False: 8101-8103 and 4322 when free (easy to remember by hand). True: any free ports, for tests and
+    # benchmarks that may run beside someone's `make up`.
+    any_ports: bool = False
 
     # ------------------------------------------------------------------ set-up
 
@@ -89,13 +93,9 @@ class Stack:
         for sub in ("run", "logs", "nats", "db"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.secrets = self._load_or_create_secrets()
-        self.ports = {
-            "gateway": self.gateway_port,
-            "nats": free_port(4322),
-            "practice-registry-svc": free_port(8101),
-            "booking-svc": free_port(8102),
-            "agent-desk-svc": free_port(8103),
-        }
+        preferred = {"nats": 4322, "practice-registry-svc": 8101, "booking-svc": 8102, "agent-desk-svc": 8103}
+        self.ports = {"gateway": self.gateway_port,
+                      **{name: free_port(None if self.any_ports else port) for name, port in preferred.items()}}
         (self.data_dir / "run" / "ports.json").write_text(json.dumps(self.ports, indent=2))
         env = dict(os.environ)
         env.update({
@@ -166,7 +166,7 @@ class Stack:
         for child in self.children:
             child.start()
             if child.name == "nats":
-                _wait_for_port(self.ports["nats"], timeout)
+                _wait_for_port(child, self.ports["nats"], timeout)
         deadline = time.monotonic() + timeout
         for child in self.children:
             if child.health_url:
@@ -209,25 +209,41 @@ class Stack:
             child.pid_path.unlink(missing_ok=True)
 
 
-def _wait_for_port(port: int, timeout: float) -> None:
+def _listens(child: Child, port: int) -> bool:
+    """Whether the child itself listens on the port. A free port is chosen a few seconds (the migrations) before
+    the child binds it; another stack started meanwhile can take it, and then its process would answer our
+    health check while ours exits with "address already in use"."""
+    try:
+        connections = psutil.Process(child.proc.pid).net_connections(kind="tcp")  # type: ignore[union-attr]
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections)
+
+
+def _wait_for_port(child: Child, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} did not open in {timeout}s")
-
-
-def _wait_for_http(child: Child, deadline: float) -> None:
     while time.monotonic() < deadline:
         if not child.alive():
             raise SystemExit(f"{child.name} exited during start-up; see {child.log_path}")
         try:
-            if httpx.get(child.health_url, timeout=1).status_code == 200:  # type: ignore[arg-type]
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                if _listens(child, port):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{child.name} did not listen on port {port} in {timeout}s; see {child.log_path}")
+
+
+def _wait_for_http(child: Child, deadline: float) -> None:
+    port = int(child.health_url.rsplit(":", 1)[1].split("/", 1)[0])  # type: ignore[union-attr]
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise SystemExit(f"{child.name} exited during start-up; see {child.log_path}")
+        try:
+            if httpx.get(child.health_url, timeout=1).status_code == 200 and _listens(child, port):  # type: ignore[arg-type]
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"{child.name} did not become healthy; see {child.log_path}")
+    raise SystemExit(f"{child.name} did not become healthy on port {port}; see {child.log_path}")

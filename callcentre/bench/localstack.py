@@ -94,7 +94,7 @@ class PostgresStack:
         prefix = f"ccbench_{uuid.uuid4().hex[:8]}"
         self.dsns = create_databases(prefix, list(DATABASE_NAMES.values()))
         try:
-            self.stack = Stack(self.data_dir, free_port())
+            self.stack = Stack(self.data_dir, free_port(), any_ports=True)
             self.stack.prepare()
             for name, _package, env_prefix in SERVICES:
                 self.stack.env[f"{env_prefix}DATABASE_URL"] = self.database_url(name)

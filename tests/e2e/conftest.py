@@ -59,7 +59,8 @@ def start_stack(data_dir: Path, *, seed: bool, extra_env: dict[str, str] | None 
     env = {**os.environ, "CALLCENTRE_ADMIN_USER": ADMIN[0], "CALLCENTRE_ADMIN_PASSWORD": ADMIN[1], **(extra_env or {})}
     output = data_dir.parent / f"{data_dir.name}-runner.log"
     log = open(output, "ab")
-    argv = [sys.executable, "-m", "callcentre.cli", "up", "--gateway-port", str(port), "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "callcentre.cli", "up", "--gateway-port", str(port), "--data-dir", str(data_dir),
+            "--any-ports"]
     if not seed:
         argv.append("--no-seed")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)

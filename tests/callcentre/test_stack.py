@@ -1,0 +1,70 @@
+"""The local stack runner trusts a health check only when its own child is the one listening."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callcentre.stack import Child, _wait_for_http, free_port
+
+
+def _http_server(port: int) -> list[str]:
+    return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+
+
+def _child(tmp_path: Path, argv: list[str], port: int) -> Child:
+    return Child("svc", argv, {}, tmp_path / "svc.log", tmp_path / "svc.pid", f"http://127.0.0.1:{port}/")
+
+
+def test_a_child_that_answers_on_its_port_is_healthy(tmp_path: Path) -> None:
+    port = free_port()
+    child = _child(tmp_path, _http_server(port), port)
+    child.start()
+    try:
+        _wait_for_http(child, time.monotonic() + 30)
+    finally:
+        child.proc.kill()  # type: ignore[union-attr]
+        child.proc.wait()  # type: ignore[union-attr]
+
+
+def test_another_process_answering_on_the_port_is_not_taken_for_the_child(tmp_path: Path) -> None:
+    port = free_port()
+    squatter = subprocess.Popen(_http_server(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = _child(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"], port)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the squatter answers first
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        child.start()
+        with pytest.raises(SystemExit, match="did not become healthy"):
+            _wait_for_http(child, time.monotonic() + 3)
+    finally:
+        for proc in (squatter, child.proc):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_child_that_cannot_bind_is_reported_as_exited(tmp_path: Path) -> None:
+    port = free_port()
+    squatter = subprocess.Popen(_http_server(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    child = _child(tmp_path, _http_server(port), port)  # "Address already in use": exits
+    try:
+        child.start()
+        with pytest.raises(SystemExit, match="exited during start-up"):
+            _wait_for_http(child, time.monotonic() + 20)
+    finally:
+        for proc in (squatter, child.proc):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
