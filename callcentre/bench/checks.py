@@ -28,8 +28,8 @@ def _utc(value: Any) -> datetime:
 
 class RunChecks:
     def __init__(self, booking_db_url: str, desk_db_url: str) -> None:
-        self.booking: AsyncEngine = create_async_engine(booking_db_url, pool_size=2)
-        self.desk: AsyncEngine = create_async_engine(desk_db_url, pool_size=2)
+        self.booking: AsyncEngine = create_async_engine(booking_db_url, pool_size=2, pool_pre_ping=True)
+        self.desk: AsyncEngine = create_async_engine(desk_db_url, pool_size=2, pool_pre_ping=True)
 
     async def close(self) -> None:
         await self.booking.dispose()
@@ -48,6 +48,16 @@ class RunChecks:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"booking-svc knows {known} of {expected} registrations after {timeout} s")
             await asyncio.sleep(0.5)
+
+    async def refresh_statistics(self) -> bool:
+        """ANALYZE booking-svc's database (PostgreSQL), as autovacuum soon would after a bulk load: measure the
+        steady state, not the minute after seeding when the planner still believes the tables are empty."""
+        if self.booking.dialect.name != "postgresql":
+            return False
+        async with self.booking.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+        return True
 
     async def double_bookings(self) -> int:
         """Slots with more than one active appointment (the partial unique index should make this impossible)."""

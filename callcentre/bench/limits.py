@@ -26,14 +26,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-
 from callcentre.bench.client import HttpClient
 from callcentre.bench.localstack import create_databases_async, drop_databases_async
 from callcentre.bench.stats import latency_summary, per_second
 from callcentre.stack import free_port, nats_server_binary
 
-SLOTS = 400_000
-PRACTICES = 100
+# The rush's region, in bulk: 100 practices, 14 days, 6 clinicians, 08:00-18:00 in 10-minute slots.
+PRACTICES, DAYS, CLINICIANS, SLOTS_PER_DAY = 100, 14, 6, 60
+SLOTS = PRACTICES * DAYS * CLINICIANS * SLOTS_PER_DAY
 EVENT_BYTES = 700  # about an AppointmentBooked envelope
 
 SCHEMA = """
@@ -46,8 +46,10 @@ CREATE UNIQUE INDEX uq_appointments_active_slot ON appointments (slot_id) WHERE 
 """
 FILL = f"""
 INSERT INTO slots (id, ods_code, start_at)
-SELECT md5(g::text), 'P' || (g % {PRACTICES}), now() + (g / {PRACTICES}) * interval '1 minute'
-FROM generate_series(1, {SLOTS}) AS g;
+SELECT md5(p || '-' || d || '-' || c || '-' || m), 'P' || p,
+       date_trunc('day', now()) + d * interval '1 day' + interval '8 hours' + m * interval '10 minutes'
+FROM generate_series(0, {PRACTICES - 1}) AS p, generate_series(0, {DAYS - 1}) AS d,
+     generate_series(1, {CLINICIANS}) AS c, generate_series(0, {SLOTS_PER_DAY - 1}) AS m;
 ANALYZE slots;
 """
 BOOK_UPDATE = ("UPDATE slots SET status = 'booked', hold_id = NULL, held_by = NULL, hold_expires_at = NULL "
@@ -80,9 +82,12 @@ async def _timed_loop(clients: int, seconds: float, one: Callable[[int], Awaitab
 
 # pgbench (C, two threads) measures the database, not a Python client: one slot picked at random per
 # transaction, claimed and booked in one statement (a miss on an already booked slot still counts: ~5%).
-PGBENCH_BOOKING = f"""\\set n random(1, {SLOTS})
+PGBENCH_BOOKING = f"""\\set p random(0, {PRACTICES - 1})
+\\set d random(0, {DAYS - 1})
+\\set c random(1, {CLINICIANS})
+\\set m random(0, {SLOTS_PER_DAY - 1})
 WITH claimed AS (UPDATE slots SET status = 'booked', hold_id = NULL, held_by = NULL, hold_expires_at = NULL
-                 WHERE id = md5(:n::text) AND (status = 'free' OR (status = 'held' AND hold_expires_at <= now()))
+                 WHERE id = md5(:p || '-' || :d || '-' || :c || '-' || :m) AND (status = 'free' OR (status = 'held' AND hold_expires_at <= now()))
                  RETURNING id)
 INSERT INTO appointments (id, slot_id, nhs_number, status, created_at)
 SELECT md5(random()::text || clock_timestamp()::text), id, '9990000018', 'booked', now() FROM claimed;
@@ -90,6 +95,12 @@ SELECT md5(random()::text || clock_timestamp()::text), id, '9990000018', 'booked
 PGBENCH_SLOT_QUERY = f"""\\set p random(0, {PRACTICES - 1})
 SELECT id, ods_code, start_at, status FROM slots WHERE ods_code = 'P' || :p AND start_at >= now()
 AND start_at < now() + interval '14 days' AND status = 'free' ORDER BY start_at, id LIMIT 50;
+"""
+
+# Twenty neighbouring practices (of PRACTICES), their next 14 days, the first page of 50, earliest first.
+PGBENCH_WIDE_SLOT_QUERY = f"""\\set p random(0, {PRACTICES - 1})
+SELECT id, ods_code, start_at, status FROM slots WHERE ods_code IN ({", ".join(f"'P' || ((:p + {i}) % {PRACTICES})" for i in range(20))})
+AND start_at >= now() AND start_at < now() + interval '14 days' AND status = 'free' ORDER BY start_at, id LIMIT 50;
 """
 
 
@@ -308,6 +319,9 @@ async def measure(seconds: float = 4.0, *, sql_clients: tuple[int, ...] = (8, 32
         report["slot_query_sql"] = (await asyncio.to_thread(_pgbench_runs, dsns["sql"], PGBENCH_SLOT_QUERY,
                                                             (max(sql_clients),), seconds)
                                     or await _slot_query_sql(dsns["sql"], seconds, max(sql_clients)))
+        log("limits: twenty practices' 14-day slot query (first 50)")
+        report["wide_slot_query_sql"] = await asyncio.to_thread(_pgbench_runs, dsns["sql"], PGBENCH_WIDE_SLOT_QUERY,
+                                                                (max(sql_clients),), seconds)
         log("limits: JetStream publish with ack")
         report["jetstream_publish"] = await _jetstream_publish(nats_url, seconds, 64)
         log("limits: bare FastAPI endpoint (uvicorn, uvloop, httptools, 1 worker)")
@@ -336,6 +350,7 @@ def format_report(report: dict[str, Any]) -> str:
         "booking_sql": "booking SQL alone (UPDATE + INSERT)",
         "booking_sql_asyncpg": "  the same from one Python process",
         "slot_query_sql": "slot query, 1 practice, 14 days",
+        "wide_slot_query_sql": "slot query, 20 practices, 14 days",
         "jetstream_publish": "JetStream publish with ack",
         "bare_endpoint": "bare FastAPI endpoint",
         "minimal_booking_endpoint": "minimal booking endpoint",

@@ -99,6 +99,8 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
                                    log=log)
         checks = RunChecks(target.booking_db, target.desk_db)
         await checks.wait_for_registrations(region.practices, sum(len(v) for v in region.patients.values()))
+        if await checks.refresh_statistics():
+            log("rush: booking-svc's statistics refreshed (ANALYZE) after seeding, as autovacuum would")
         cfg = rush_bench.RushConfig(url=target.url, jwt_secret=target.jwt_secret, mode=mode, agents=agents,
                                     contention_agents=contention_agents, hot_practices=hot_practices,
                                     duration=duration, warmup=warmup, drain_timeout=drain_timeout)

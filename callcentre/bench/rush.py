@@ -27,7 +27,8 @@ from callcentre.bench.client import HttpClient, Response
 from callcentre.bench.region import Region
 from callcentre.bench.stats import latency_summary, per_second, ratio
 
-STEPS = ("call_start", "identify", "search", "hold", "book", "wrap_up")
+STEPS = ("call_start", "identify", "search", "hold", "book", "wrap_up", "search_wide")
+WIDE_SEARCH_PRACTICES = 20
 SEARCH_LIMIT = 20
 HOT_SEARCH_LIMIT = 5
 HOLD_ATTEMPTS = 3
@@ -201,6 +202,17 @@ async def book_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: rando
             rec.booked(t, r.json())
 
 
+async def search_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: random.Random, *, practices: list[str],
+                       today: date) -> None:
+    """A 20-practice, 14-day search (first page of 50): an agent looking across a whole area."""
+    window = _days(today)
+    while clock.running():
+        chosen = rng.sample(practices, min(WIDE_SEARCH_PRACTICES, len(practices)))
+        t = time.perf_counter()
+        rec.record("search_wide", t, await client.get("/api/v1/slots", params={"practice": chosen, **window,
+                                                                             "limit": 50}))
+
+
 async def fetch_slots(url: str, token: str, practices: list[str], today: date, *, concurrency: int = 8) -> dict[str, list[str]]:
     """Every slot the centre may book now in each practice's next 14 days, through the API, earliest first."""
     gate = asyncio.Semaphore(concurrency)
@@ -274,7 +286,9 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
 
     clients = [HttpClient(cfg.url, {"Authorization": f"Bearer {_token(cfg, user)}"}, timeout=cfg.request_timeout)
                for user, _p, _h in assignments]
-    if cfg.mode == "flow":
+    if cfg.mode == "search":
+        pool = None
+    elif cfg.mode == "flow":
         # Agents start their shift available; a refusal here shows up as refused pick-ups in the report.
         async def available(client: HttpClient, user: str) -> None:
             await client.request("PUT", f"/api/v1/agents/{user}/state", json={"state": "available"})
@@ -298,6 +312,8 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
     def agent_task(n: int) -> Any:
         user, practice, is_hot = assignments[n]
         agent_rng = random.Random(n)
+        if cfg.mode == "search":
+            return search_agent(clients[n], rec, clock, agent_rng, practices=region.practices, today=today)
         if cfg.mode == "flow":
             return flow_agent(clients[n], rec, clock, agent_rng, practice=practice, patients=region.patients[practice],
                               search_limit=HOT_SEARCH_LIMIT if is_hot else SEARCH_LIMIT, today=today)
@@ -401,14 +417,16 @@ def add_ratios(report: dict[str, Any], limits: dict[str, Any] | None) -> None:
         report["ratio_to_raw"] = None
         return
     raw = {k: (v or {}).get("per_s") for k, v in limits.items() if isinstance(v, dict)}
-    search = report["steps"].get("search", {})
+    wide = "search_wide" in report["steps"]
+    search = report["steps"].get("search_wide" if wide else "search", {})
     searches_per_s = search.get("count", 0) / report["measured_s"] if search else None
     report["ratio_to_raw"] = {
         "bookings_vs_booking_sql": ratio(report["bookings_per_s"], raw.get("booking_sql")),
         "bookings_vs_minimal_booking_endpoint": ratio(report["bookings_per_s"], raw.get("minimal_booking_endpoint")),
         "booked_events_vs_jetstream_publish": ratio(report["bookings_per_s"], raw.get("jetstream_publish")),
         "requests_vs_bare_endpoint": ratio(report["requests_per_s"], raw.get("bare_endpoint")),
-        "searches_vs_slot_query_sql": ratio(searches_per_s, raw.get("slot_query_sql")) if searches_per_s else None,
+        "searches_vs_slot_query_sql": (ratio(searches_per_s, raw.get("wide_slot_query_sql" if wide else "slot_query_sql"))
+                                       if searches_per_s else None),
     }
     report["raw"] = {k: v for k, v in raw.items() if v is not None}
 

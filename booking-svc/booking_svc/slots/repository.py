@@ -24,8 +24,14 @@ def available(now: datetime) -> ColumnElement[bool]:
 def _in_ranges(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
     if not ranges:
         return false()
-    return or_(*(and_(Slot.ods_code == ods, Slot.slot_type == code, Slot.start_at >= lo, Slot.start_at < hi)
-                 for ods, code, lo, hi in ranges))
+    # Practices whose slot type has the same window share one `ods_code IN (...)` term: the usual search (the
+    # same rules at every practice) is one condition, not one per practice to build, bind and plan.
+    groups: dict[tuple[str, datetime, datetime], list[str]] = {}
+    for ods, code, lo, hi in ranges:
+        groups.setdefault((code, lo, hi), []).append(ods)
+    return or_(*(and_(Slot.ods_code.in_(codes) if len(codes) > 1 else Slot.ods_code == codes[0],
+                      Slot.slot_type == code, Slot.start_at >= lo, Slot.start_at < hi)
+                 for (code, lo, hi), codes in groups.items()))
 
 
 def _clinician_filters(role: str | None, gender: str | None) -> list[ColumnElement[bool]]:
