@@ -16,7 +16,7 @@ from services.events import Envelope
 from services.inbox import EventConsumer
 from services.messaging import Messaging
 from services.outbox import OutboxRelay, outbox_table, record_event
-from tests.support.apps import wait_until
+from tests.support.apps import consumer_drained, wait_until
 from tests.support.natsserver import NatsServer
 
 test_metadata = MetaData()
@@ -132,11 +132,7 @@ async def test_inbox_applies_a_redelivered_event_once(db: Database, nats_server:
         await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
         await js.publish(envelope.subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
 
-        async def consumer_drained() -> bool:
-            info = await js.consumer_info("DESK", "test-consumer")
-            return info.num_pending == 0 and info.num_ack_pending == 0
-
-        await wait_until(consumer_drained)
+        await wait_until(lambda: consumer_drained(js, "DESK", "test-consumer"))
         async with db.session() as session:
             rows = (await session.execute(select(applied_table.c.call_id))).scalars().all()
         assert rows == ["call-7"]

@@ -56,3 +56,15 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interv
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def consumer_drained(js: Any, stream: str, durable: str) -> bool:
+    """True once the durable consumer has had everything published so far acknowledged (False while the consumer,
+    created by a task that has only just started, does not exist yet)."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
