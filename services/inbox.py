@@ -132,7 +132,7 @@ class EventConsumer:
         """Apply each event not yet in the inbox, in order, in one transaction; returns those applied."""
         ids = list(dict.fromkeys(str(envelope.id) for envelope, _c, _h in work))
         applied: list[Envelope] = []
-        async with self.db.transaction() as session:
+        async with self.db.transaction(background=True) as session:
             seen = set((await session.execute(select(inbox_table.c.event_id).where(
                 inbox_table.c.consumer == self.durable, inbox_table.c.event_id.in_(ids)))).scalars())
             fresh: list[tuple[Envelope, type[EventData], Handler]] = []
@@ -194,7 +194,7 @@ class EventConsumer:
         """Apply once: returns False when the inbox shows the event was already applied."""
         event_id = str(envelope.id)
         data = contract.model_validate(envelope.data)
-        async with self.db.transaction() as session:
+        async with self.db.transaction(background=True) as session:
             seen = await session.execute(select(inbox_table.c.event_id).where(
                 inbox_table.c.consumer == self.durable, inbox_table.c.event_id == event_id))
             if seen.first() is not None:

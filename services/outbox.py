@@ -118,7 +118,7 @@ class OutboxRelay:
         if js is None or not self.messaging.connected:
             raise ConnectionError("NATS is not connected")
         postgres = self.db.dialect == "postgresql"
-        async with self.db.session() as session:
+        async with self.db.session(background=True) as session:
             query = (select(outbox_table.c.seq, outbox_table.c.event_id, outbox_table.c.subject, outbox_table.c.payload)
                      .where(outbox_table.c.published_at.is_(None)).order_by(outbox_table.c.seq).limit(self.batch_size))
             if postgres:
