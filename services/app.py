@@ -310,14 +310,16 @@ def create_app(
         db = Database(settings.database_url, producer=settings.service_name, pool_size=settings.database_pool_size,
                       pool_pre_ping=settings.database_pool_pre_ping)
         messaging = Messaging(settings.nats_url, name=settings.service_name, replicas=settings.nats_stream_replicas)
-        relay = OutboxRelay(db, messaging, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
+        relay = OutboxRelay(db, messaging, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
+                            linger_seconds=settings.event_linger_seconds)
         app.state.db, app.state.messaging, app.state.relay = db, messaging, relay
         app.state.draining = False
         by_stream: dict[str, dict[type[EventData], Handler]] = {}
         for contract, handler in (handlers or {}).items():
             by_stream.setdefault(stream_for_subject(contract.subject()), {})[contract] = handler
         consumers = [EventConsumer(db, messaging, durable=settings.service_name, handlers=group,
-                                   after_commit=on_event_applied) for group in by_stream.values()]
+                                   after_commit=on_event_applied, linger_seconds=settings.event_linger_seconds)
+                     for group in by_stream.values()]
         app.state.consumers = consumers
         messaging.start()
         relay.start()

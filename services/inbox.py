@@ -40,7 +40,8 @@ class EventConsumer:
     """Applies events from one producing stream with the given handlers, keyed by contract class."""
 
     def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handler],
-                 after_commit: Callable[[Envelope], None] | None = None, batch: int = 100) -> None:
+                 after_commit: Callable[[Envelope], None] | None = None, batch: int = 100,
+                 linger_seconds: float = 0.0) -> None:
         streams = {stream_for_subject(c.subject()) for c in handlers}
         if len(streams) != 1:
             raise ValueError("one EventConsumer reads one stream")
@@ -51,6 +52,7 @@ class EventConsumer:
         self.handlers = {contract.subject(): (contract, handler) for contract, handler in handlers.items()}
         self.after_commit = after_commit
         self.batch = batch
+        self.linger_seconds = linger_seconds
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
 
@@ -89,6 +91,8 @@ class EventConsumer:
                     except (NatsTimeoutError, asyncio.TimeoutError):
                         continue
                     await self.handle_batch(messages)
+                    if len(messages) < self.batch and self.linger_seconds:
+                        await asyncio.sleep(self.linger_seconds)  # a fuller next batch, cheaper per event
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS away or consumer gone: subscribe again

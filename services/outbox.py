@@ -9,8 +9,10 @@ import asyncio
 from datetime import datetime, timezone
 
 import orjson
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, func, select, update
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, event, func, select,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.db import Database, kernel_metadata, sqlite_write_intent
 from services.events import Envelope, EventData
@@ -38,21 +40,41 @@ def utcnow() -> datetime:
 
 
 async def record_event(session: AsyncSession, event: EventData, *, subject_key: str) -> Envelope:
-    """Add an event to the outbox inside the caller's (uncommitted) transaction."""
+    """Add an event to the outbox inside the caller's (uncommitted) transaction. The rows are written together,
+    in one INSERT, just before the transaction commits (a booking records three events: one statement, not
+    three); a transaction that rolls back writes none."""
+    if not session.in_transaction():
+        await session.connection()  # begin now, so this event belongs to this transaction and ends with it
     envelope = Envelope.wrap(event, producer=session.info.get("producer", "unknown"), subject_key=subject_key,
                              correlation_id=request_id_var.get())
-    await session.execute(outbox_table.insert().values(
-        event_id=str(envelope.id), subject=envelope.subject, payload=orjson.dumps(envelope.model_dump(mode="json")),
-        created_at=envelope.occurred_at,
-    ))
+    session.info.setdefault(_PENDING, []).append({
+        "event_id": str(envelope.id), "subject": envelope.subject,
+        "payload": orjson.dumps(envelope.model_dump(mode="json")), "created_at": envelope.occurred_at})
     session.info["outbox_dirty"] = True
     return envelope
 
 
+_PENDING = "outbox_pending_rows"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.execute(outbox_table.insert(), rows)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending_events(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended (rolled back, or committed: already written)
+        session.info.pop(_PENDING, None)
+
+
 class OutboxRelay:
     def __init__(self, db: Database, messaging: Messaging, *, batch_size: int = 200, poll_seconds: float = 0.5,
-                 publish_timeout: float = 5.0) -> None:
+                 publish_timeout: float = 5.0, linger_seconds: float = 0.0) -> None:
         self.db = db
+        self.linger_seconds = linger_seconds
         self.messaging = messaging
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
@@ -105,6 +127,8 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
                 except asyncio.TimeoutError:
                     pass
+                if self.linger_seconds:
+                    await asyncio.sleep(self.linger_seconds)  # let the commits of the next moment join the batch
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS or the database away: keep the rows, retry later

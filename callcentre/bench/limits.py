@@ -40,6 +40,7 @@ SCHEMA = """
 CREATE TABLE slots (id text PRIMARY KEY, ods_code text NOT NULL, start_at timestamptz NOT NULL,
                     status text NOT NULL DEFAULT 'free', hold_id text, held_by text, hold_expires_at timestamptz);
 CREATE INDEX ix_slots_ods_start ON slots (ods_code, start_at);
+CREATE INDEX ix_slots_start_id ON slots (start_at, id);  -- booking-svc has both: earliest-first across practices
 CREATE TABLE appointments (id text PRIMARY KEY, slot_id text NOT NULL, nhs_number text NOT NULL,
                            status text NOT NULL, created_at timestamptz NOT NULL);
 CREATE UNIQUE INDEX uq_appointments_active_slot ON appointments (slot_id) WHERE status = 'booked';

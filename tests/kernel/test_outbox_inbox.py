@@ -76,6 +76,20 @@ async def test_committed_events_are_published_with_their_id_as_msg_id(db: Databa
         await messaging.close()
 
 
+async def test_a_transactions_events_are_written_together_in_order_and_only_if_it_commits(db: Database):
+    async with db.session() as session:
+        await record_event(session, call_started(1), subject_key="A81001")
+        await session.rollback()  # this transaction's event must not leak into the next one
+        first = await record_event(session, call_started(2), subject_key="A81001")
+        second = await record_event(session, call_started(3), subject_key="A81001")
+        async with db.read_transaction() as other:  # nothing is visible before the commit
+            assert (await other.execute(select(func.count()).select_from(outbox_table))).scalar_one() == 0
+        await session.commit()
+    async with db.session() as session:
+        rows = (await session.execute(select(outbox_table.c.event_id).order_by(outbox_table.c.seq))).scalars().all()
+    assert rows == [str(first.id), str(second.id)]
+
+
 async def relay_pending_zero(db: Database) -> bool:
     async with db.session() as session:
         count = (await session.execute(select(func.count()).select_from(outbox_table)

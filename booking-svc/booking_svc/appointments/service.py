@@ -27,7 +27,7 @@ from booking_svc.appointments.models import (
 )
 from booking_svc.feed import service as feed
 from booking_svc.registry import repository as registry
-from booking_svc.registry.models import Practice, SlotType
+from booking_svc.registry.models import Clinician, Practice, SlotType
 from booking_svc.slots import repository as slots
 from booking_svc.slots.models import Slot
 from booking_svc.slots.service import (
@@ -60,9 +60,12 @@ STATUS_CHANGES = {BOOKED: {ARRIVED, COMPLETED, DID_NOT_ATTEND}, ARRIVED: {COMPLE
 
 # ---------------------------------------------------------------------------------------------- reading
 
-async def present(session: AsyncSession, appointments: Sequence[Any]) -> list[dict[str, Any]]:
-    """The API's view of appointments (ORM objects or rows), with their clinicians from the local copy."""
-    clinicians = await registry.clinicians_by_key(session, {(a.ods_code, a.clinician_id) for a in appointments})
+async def present(session: AsyncSession, appointments: Sequence[Any],
+                  clinicians: dict[tuple[str, str], Clinician] | None = None) -> list[dict[str, Any]]:
+    """The API's view of appointments (ORM objects or rows), with their clinicians from the local copy (looked up
+    unless the caller has them already)."""
+    if clinicians is None:
+        clinicians = await registry.clinicians_by_key(session, {(a.ods_code, a.clinician_id) for a in appointments})
     out = []
     for a in appointments:
         c = clinicians.get((a.ods_code, a.clinician_id))
@@ -121,12 +124,13 @@ async def search(session: AsyncSession, principal: Principal, *, nhs_number: str
 async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hold_id: str | None, nhs_number: str,
                reason: str | None, now: datetime) -> dict[str, Any]:
     nhs = valid_nhs_number(nhs_number)
-    slot, rules, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id, nhs_number=nhs,
-                                                    now=now)
+    slot, rules, clinician, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
+                                                               nhs_number=nhs, now=now)
     appointment = await _new_appointment(session, principal, slot, rules, nhs_number=nhs, reason=reason,
                                          registered_at=registered_at, now=now)
     await _flush(session)
-    out = (await present(session, [appointment]))[0]
+    known = {(slot.ods_code, slot.clinician_id): clinician} if clinician is not None else None
+    out = (await present(session, [appointment], known))[0]
     await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
                                                   booking_reference=appointment.booking_reference),
                        subject_key=appointment.ods_code)
@@ -156,8 +160,8 @@ async def reschedule(session: AsyncSession, principal: Principal, appointment_id
                      hold_id: str | None, if_match: str | None, now: datetime) -> dict[str, Any]:
     """Secure the new slot first and only then free the old one; any refusal rolls the whole change back."""
     old = await _load_for_change(session, principal, appointment_id, if_match=if_match, now=now)
-    slot, rules, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
-                                                    nhs_number=old.nhs_number, now=now)
+    slot, rules, _clinician, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
+                                                                nhs_number=old.nhs_number, now=now)
     new = await _new_appointment(session, principal, slot, rules, nhs_number=old.nhs_number, reason=old.reason,
                                  registered_at=registered_at, now=now, rescheduled_from=old.id)
     await slots.free(session, old.slot_id)
@@ -232,9 +236,10 @@ def check_if_match(if_match: str | None, version: int) -> None:
 
 
 async def _secure_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
-                       nhs_number: str, now: datetime) -> tuple[Slot, SlotType, str]:
-    """Check the rules, then claim the slot; returns it, its type and where the patient is registered."""
-    slot, practice, rules = await load_for_booking(session, principal, slot_id)
+                       nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
+    """Check the rules, then claim the slot; returns it, its type, its clinician and where the patient is
+    registered."""
+    slot, practice, rules, clinician = await load_for_booking(session, principal, slot_id)
     holder = holder_key(principal)
     check_available(slot, holder=holder, hold_id=hold_id, now=now)
     check_bookable(slot, practice, rules, now)
@@ -242,7 +247,7 @@ async def _secure_slot(session: AsyncSession, principal: Principal, slot_id: str
     registered_at = await _registered_practice(session, nhs_number, practice, rules)
     if not await slots.book(session, slot.id, holder=holder, hold_id=hold_id, now=now):
         raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
-    return slot, rules, registered_at
+    return slot, rules, clinician, registered_at
 
 
 async def _registered_practice(session: AsyncSession, nhs_number: str, practice: Practice, rules: SlotType) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import insert_ignoring_duplicates
@@ -22,9 +25,10 @@ async def next_seq(session: AsyncSession, ods_code: str) -> int:
     return int(seq)
 
 
-async def add(session: AsyncSession, entry: FeedEntry) -> None:
-    session.add(entry)
-    await session.flush([entry])
+async def add(session: AsyncSession, *, ods_code: str, seq: int, kind: str, appointment_id: str, occurred_at: datetime,
+              body: dict[str, Any]) -> None:
+    await session.execute(insert(FeedEntry.__table__).values(
+        ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment_id, occurred_at=occurred_at, body=body))
 
 
 async def page(session: AsyncSession, ods_code: str, *, after: int, limit: int) -> list[FeedEntry]:

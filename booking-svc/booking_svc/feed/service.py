@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.feed import repository
-from booking_svc.feed.models import FeedEntry
 from services.timeutil import london_iso
 from services.audit import record_audit
 from services.auth import Principal, ensure_acts_for
@@ -22,8 +21,8 @@ async def append(session: AsyncSession, ods_code: str, kind: str, appointment: d
                  **extra: Any) -> int:
     """Call last in a transaction, once per practice in ODS-code order: the counter lock is held to commit."""
     seq = await repository.next_seq(session, ods_code)
-    await repository.add(session, FeedEntry(ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment["id"],
-                                            occurred_at=now, body={"appointment": appointment, **extra}))
+    await repository.add(session, ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment["id"],
+                         occurred_at=now, body={"appointment": appointment, **extra})
     return seq
 
 

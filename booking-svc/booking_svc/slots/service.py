@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.registry import repository as registry
-from booking_svc.registry.models import Practice, SlotType
+from booking_svc.registry.models import Clinician, Practice, SlotType
 from booking_svc.slots import repository
 from booking_svc.slots.models import BOOKED, HELD, Slot
 from services.auth import Principal, ensure_acts_for
@@ -211,14 +211,13 @@ def holder_key(principal: Principal) -> str:
 
 
 async def load_for_booking(session: AsyncSession, principal: Principal,
-                           slot_id: str) -> tuple[Slot, Practice | None, SlotType | None]:
-    slot = await repository.get_slot(session, slot_id)
-    if slot is None:
+                           slot_id: str) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None]:
+    """The slot with its practice, rules and clinician (one query), refused if the principal may not act for it."""
+    found = await repository.get_slot_for_booking(session, slot_id)
+    if found is None:
         raise NotFound("There is no such slot.", code="slot_not_found")
-    ensure_acts_for(principal, slot.ods_code)
-    practice = await registry.get_practice(session, slot.ods_code)
-    rules = (await registry.slot_types_of(session, [slot.ods_code])).get((slot.ods_code, slot.slot_type))
-    return slot, practice, rules
+    ensure_acts_for(principal, found[0].ods_code)
+    return found
 
 
 def parse_time_bound(value: str | None, *, name: str, end: bool = False) -> datetime | None:
