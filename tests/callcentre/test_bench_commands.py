@@ -1,0 +1,48 @@
+"""`callcentre bench limits` and `callcentre bench rush` run as an operator would run them (a fresh PostgreSQL
+scratch database, their own nats-server and stack), briefly. They assert that figures come out and that the
+rush's correctness checks hold, never how fast anything was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "callcentre.cli", "bench"]
+
+
+def test_bench_limits_measures_every_raw_ceiling(tmp_path: Path) -> None:
+    out = tmp_path / "limits.json"
+    run = subprocess.run([*CLI, "limits", "--seconds", "0.5", "--json", str(out)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for name in ("booking_sql", "booking_sql_asyncpg", "slot_query_sql", "jetstream_publish", "bare_endpoint",
+                 "minimal_booking_endpoint"):
+        assert report[name]["per_s"] > 0, (name, report[name])
+    assert "Raw limits on this machine" in run.stdout
+
+
+def test_bench_rush_books_through_the_gateway_and_checks_nothing_was_lost(tmp_path: Path) -> None:
+    out = tmp_path / "rush.json"
+    run = subprocess.run([*CLI, "rush", "--mode", "flow", "--agents", "4", "--contention-agents", "2",
+                          "--hot-practices", "1", "--practices", "3", "--patients-per-practice", "20",
+                          "--clinicians", "2", "--duration", "4", "--warmup", "1", "--no-limits",
+                          "--drain-timeout", "60", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["bookings_total"] > 0
+    assert report["completed_calls"] is not None
+    assert {"search", "hold", "book"} <= set(report["steps"])
+    for step in ("search", "hold", "book"):
+        assert report["steps"][step]["p99_ms"] is not None
+    assert report["double_bookings"] == 0
+    assert report["acknowledged_bookings_missing"] == 0
+    assert report["drained"] is True
+    assert report["events_published"] == report["events_applied"] == report["events_created"]
+    assert report["event_lag_p99_ms"] is not None
