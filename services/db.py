@@ -105,7 +105,7 @@ def _engine(url: str, pool_size: int, pool_pre_ping: bool, echo: bool) -> AsyncE
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 15}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pool_pre_ping, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=pool_pre_ping, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         _configure_sqlite(engine)

@@ -18,7 +18,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     workers: int = 1
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
-    database_pool_size: int = 10
+    # Kept open, no overflow: at the peak, overflow connections were opened and closed per request, and each new
+    # connection prepared every statement again.
+    database_pool_size: int = 20
     # Test each pooled connection (three round trips) before every use. Off: a connection that died (say,
     # PostgreSQL restarted) fails one request with a 503 and makes the pool replace every older connection.
     database_pool_pre_ping: bool = False
