@@ -28,7 +28,7 @@ from services.auth import IdentityVerifier
 from services.db import Database, sqlite_write_intent
 from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
 from services.events import Envelope, EventData, stream_for_subject
-from services.inbox import EventConsumer, Handler
+from services.inbox import Batched, EventConsumer, Handler
 from services.logging import configure_logging, get_logger, request_id_var
 from services.messaging import Messaging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -296,7 +296,7 @@ def create_app(
     *,
     title: str,
     routers: Sequence[APIRouter],
-    handlers: Mapping[type[EventData], Handler] | None = None,
+    handlers: Mapping[type[EventData], Handler | Batched] | None = None,
     on_event_applied: Callable[[Envelope], None] | None = None,
     on_startup: Sequence[Callable[[FastAPI], Any]] = (),
     on_shutdown: Sequence[Callable[[FastAPI], Any]] = (),
@@ -314,7 +314,7 @@ def create_app(
                             linger_seconds=settings.event_linger_seconds)
         app.state.db, app.state.messaging, app.state.relay = db, messaging, relay
         app.state.draining = False
-        by_stream: dict[str, dict[type[EventData], Handler]] = {}
+        by_stream: dict[str, dict[type[EventData], Handler | Batched]] = {}
         for contract, handler in (handlers or {}).items():
             by_stream.setdefault(stream_for_subject(contract.subject()), {})[contract] = handler
         consumers = [EventConsumer(db, messaging, durable=settings.service_name, handlers=group,

@@ -33,6 +33,20 @@ inbox_table = Table(
 )
 
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
+
+
+class Batched:
+    """A handler that takes every event it handles in a fetched batch at once, as [(envelope, data), ...] in
+    arrival order: one set-based statement for a hundred events instead of a hundred round trips. Several
+    contracts may share one. For projections whose result does not depend on how their events interleave with
+    other handlers' (counters, latest-wins values, append-only records): within a batch they run after the
+    per-event handlers."""
+
+    def __init__(self, apply: Callable[[AsyncSession, list[tuple[Envelope, Any]]], Awaitable[None]]) -> None:
+        self.apply = apply
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, data: Any) -> None:
+        await self.apply(session, [(envelope, data)])  # an event on its own (the one-by-one path)
 MAX_DELIVER = 20
 
 
@@ -152,13 +166,18 @@ class EventConsumer:
                 await session.execute(inbox_table.insert(), [
                     {"consumer": self.durable, "event_id": str(e.id), "subject": e.subject, "processed_at": now}
                     for e, _c, _h in fresh])
+            batched: dict[Batched, list[tuple[Envelope, Any]]] = {}
             for envelope, contract, handler in fresh:
-                await handler(session, envelope, contract.model_validate(envelope.data))
-                # Each handler starts as it would in a session of its own: earlier handlers' changes are in the
-                # database (same transaction) and no object loaded by one is handed, possibly stale, to the next.
-                await session.flush()
-                session.expunge_all()
+                data = contract.model_validate(envelope.data)
+                if isinstance(handler, Batched):
+                    batched.setdefault(handler, []).append((envelope, data))
+                else:
+                    await handler(session, envelope, data)
+                    await _isolate(session)
                 applied.append(envelope)
+            for handler, items in batched.items():
+                await handler.apply(session, items)
+                await _isolate(session)
         for envelope in applied:
             EVENTS_APPLIED.labels(self.durable, envelope.subject).inc()
         return applied
@@ -211,3 +230,10 @@ class EventConsumer:
             await handler(session, envelope, data)
         EVENTS_APPLIED.labels(self.durable, envelope.subject).inc()
         return True
+
+
+async def _isolate(session: AsyncSession) -> None:
+    """Each handler starts as it would in a session of its own: earlier handlers' changes are in the database
+    (same transaction) and no object loaded by one is handed, possibly stale, to the next."""
+    await session.flush()
+    session.expunge_all()

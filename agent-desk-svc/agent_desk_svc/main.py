@@ -35,9 +35,9 @@ from services.logging import get_logger
 log = get_logger(__name__)
 
 HANDLERS = {
-    AppointmentBooked: dashboard_consumers.on_appointment_booked,
-    AppointmentCancelled: dashboard_consumers.on_appointment_cancelled,
-    AppointmentRescheduled: dashboard_consumers.on_appointment_rescheduled,
+    AppointmentBooked: dashboard_consumers.on_booking_change,
+    AppointmentCancelled: dashboard_consumers.on_booking_change,
+    AppointmentRescheduled: dashboard_consumers.on_booking_change,
     SlotAvailabilityChanged: dashboard_consumers.on_availability_changed,
     AppointmentDisplaced: on_appointment_displaced,
     RegistryAuditRecorded: on_audit_recorded,

@@ -13,7 +13,7 @@ from sqlalchemy import Column, MetaData, String, Table, select
 from services.contracts.desk import CallStarted
 from services.db import Database, kernel_metadata
 from services.events import Envelope
-from services.inbox import EventConsumer, inbox_table
+from services.inbox import Batched, EventConsumer, inbox_table
 from services.messaging import Messaging
 from tests.support.natsserver import NatsServer
 
@@ -118,6 +118,39 @@ async def test_a_batch_is_applied_once_in_order_and_a_bad_message_is_dealt_with_
         assert sorted(inbox) == sorted(str(e.id) for e in first + second + third)
         info = await js.consumer_info("DESK", "batched")
         assert info.num_ack_pending == 0 and info.num_pending == 0  # acked (or terminated): nothing comes back
+        await sub.unsubscribe()
+    finally:
+        await messaging.close()
+
+
+async def test_a_batched_handler_gets_the_batchs_events_at_once_each_once_in_order(db: Database,
+                                                                                  nats_server: NatsServer):
+    calls: list[list[str]] = []
+
+    async def record_all(session, items: list[tuple[Envelope, CallStarted]]) -> None:
+        calls.append([data.call_id for _envelope, data in items])
+        await session.execute(applied_table.insert(), [{"call_id": data.call_id} for _e, data in items])
+
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="set-based", handlers={CallStarted: Batched(record_all)})
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        sub = await consumer._subscribe()
+        envelopes = [envelope_for(n) for n in range(12)]
+        for envelope in [*envelopes, envelopes[3]]:  # the last one redelivered under another message id
+            await js.publish(envelope.subject, envelope.model_dump_json().encode(),
+                             headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        await consumer.handle_batch(await sub.fetch(100, timeout=5))
+        assert calls == [[f"call-{n}" for n in range(12)]]  # one call, the duplicate dropped, in order
+
+        # An event on its own (the one-by-one path) reaches the same handler as a batch of one.
+        await js.publish(envelopes[0].subject, envelope_for(12).model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        await consumer.handle_batch(await sub.fetch(100, timeout=5))
+        assert calls[-1] == ["call-12"]
+        async with db.session() as session:
+            assert len((await session.execute(select(applied_table.c.call_id))).all()) == 13
         await sub.unsubscribe()
     finally:
         await messaging.close()

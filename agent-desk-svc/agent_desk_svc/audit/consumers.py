@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.audit import repository
-from agent_desk_svc.audit.models import AuditRecord
 from services.contracts.audit import _AuditRecorded
 from services.events import Envelope
+from services.inbox import Batched
 from services.timeutil import as_utc
 
 
-async def on_audit_recorded(session: AsyncSession, envelope: Envelope, data: _AuditRecorded) -> None:
-    record_id = str(envelope.id)
-    if await repository.exists(session, record_id):
-        return
-    session.add(AuditRecord(
-        id=record_id, service=envelope.producer[:64], actor=data.actor[:100], role=data.role[:20],
-        on_behalf_of=_clip(data.on_behalf_of, 20), action=data.action[:64], target_kind=data.target_kind[:64],
-        target_id=_clip(data.target_id, 100), nhs_number=_digits(data.nhs_number),
-        query_kind=_clip(data.query_kind, 64), result_count=data.result_count, detail=data.detail, at=as_utc(data.at),
-    ))
+async def _store_audit_records(session: AsyncSession, items: list[tuple[Envelope, _AuditRecorded]]) -> None:
+    """Store each record once (its id is the event's): one query for those already kept, one insert for the rest."""
+    records = {str(envelope.id): (envelope, data) for envelope, data in items}
+    new_ids = set(records) - await repository.existing_ids(session, list(records))
+    await repository.add(session, [_record(record_id, *records[record_id]) for record_id in records
+                                   if record_id in new_ids])
+
+
+on_audit_recorded = Batched(_store_audit_records)
+
+
+def _record(record_id: str, envelope: Envelope, data: _AuditRecorded) -> dict[str, Any]:
+    return {"id": record_id, "service": envelope.producer[:64], "actor": data.actor[:100], "role": data.role[:20],
+            "on_behalf_of": _clip(data.on_behalf_of, 20), "action": data.action[:64],
+            "target_kind": data.target_kind[:64], "target_id": _clip(data.target_id, 100),
+            "nhs_number": _digits(data.nhs_number), "query_kind": _clip(data.query_kind, 64),
+            "result_count": data.result_count, "detail": data.detail, "at": as_utc(data.at)}
 
 
 def _clip(value: str | None, size: int) -> str | None:

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.audit.models import AuditRecord
 
 
-async def exists(session: AsyncSession, record_id: str) -> bool:
-    return (await session.execute(select(AuditRecord.id).where(AuditRecord.id == record_id))).first() is not None
+async def existing_ids(session: AsyncSession, record_ids: Sequence[str]) -> set[str]:
+    if not record_ids:
+        return set()
+    return set((await session.execute(select(AuditRecord.id).where(AuditRecord.id.in_(record_ids)))).scalars())
+
+
+async def add(session: AsyncSession, records: Sequence[Mapping[str, Any]]) -> None:
+    if records:
+        await session.execute(insert(AuditRecord.__table__), list(records))
 
 
 async def search(session: AsyncSession, *, actor: str | None, nhs_number: str | None, since: datetime | None,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.dashboard import repository
 from agent_desk_svc.dashboard.service import london_day
-from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentRescheduled,
-                                        SlotAvailabilityChanged)
+from services.contracts.booking import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
 from services.events import Envelope
+from services.inbox import Batched
 from services.logging import get_logger
 from services.timeutil import as_utc
 
@@ -19,27 +21,37 @@ log = get_logger(__name__)
 FREE_SLOT_HISTORY_DAYS = 7
 
 
-async def on_appointment_booked(session: AsyncSession, envelope: Envelope, data: AppointmentBooked) -> None:
-    # Counted on the day the booking was made (the event's time), not the day of the appointment.
-    await repository.count_booking_change(session, london_day(envelope.occurred_at), data.ods_code, "booked")
+COUNTER = {AppointmentBooked: "booked", AppointmentCancelled: "cancelled", AppointmentRescheduled: "rescheduled"}
 
 
-async def on_appointment_cancelled(session: AsyncSession, envelope: Envelope, data: AppointmentCancelled) -> None:
-    await repository.count_booking_change(session, london_day(envelope.occurred_at), data.ods_code, "cancelled")
+async def _count_booking_changes(session: AsyncSession, items: list[tuple[Envelope, Any]]) -> None:
+    # Counted on the day the change was made (the event's time), not the day of the appointment.
+    changes: Counter[tuple[date, str, str]] = Counter()
+    for envelope, data in items:
+        changes[(london_day(envelope.occurred_at), data.ods_code, COUNTER[type(data)])] += 1
+    await repository.count_booking_changes(session, changes)
 
 
-async def on_appointment_rescheduled(session: AsyncSession, envelope: Envelope, data: AppointmentRescheduled) -> None:
-    await repository.count_booking_change(session, london_day(envelope.occurred_at), data.ods_code, "rescheduled")
+async def _record_free_slots(session: AsyncSession, items: list[tuple[Envelope, Any]]) -> None:
+    newest: dict[tuple[str, date], tuple[int, datetime]] = {}
+    keep_from: dict[str, date] = {}
+    for envelope, data in items:
+        as_of = as_utc(envelope.occurred_at)
+        for day_text, free in data.free_slots_by_date.items():
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                log.warning("dashboard.bad_free_slots_date", ods_code=data.ods_code)
+                continue
+            known = newest.get((data.ods_code, day))
+            if known is None or known[1] <= as_of:
+                newest[(data.ods_code, day)] = (free, as_of)
+        cutoff = london_day(as_of) - timedelta(days=FREE_SLOT_HISTORY_DAYS)
+        keep_from[data.ods_code] = max(keep_from.get(data.ods_code, cutoff), cutoff)
+    await repository.set_free_slots(session, newest)
+    await repository.forget_free_slots_before(session, keep_from)
 
 
-async def on_availability_changed(session: AsyncSession, envelope: Envelope, data: SlotAvailabilityChanged) -> None:
-    as_of = as_utc(envelope.occurred_at)
-    for day_text, free in data.free_slots_by_date.items():
-        try:
-            day = date.fromisoformat(day_text)
-        except ValueError:
-            log.warning("dashboard.bad_free_slots_date", ods_code=data.ods_code)
-            continue
-        await repository.set_free_slots(session, data.ods_code, day, free, as_of)
-    await repository.forget_free_slots_before(session, data.ods_code,
-                                              london_day(as_of) - timedelta(days=FREE_SLOT_HISTORY_DAYS))
+# A fetched batch of these is applied in a few statements, whatever its size.
+on_booking_change = Batched(_count_booking_changes)
+on_availability_changed = Batched(_record_free_slots)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from sqlalchemy import delete, select
@@ -11,27 +12,42 @@ from services.db import upsert
 COUNTERS = ("booked", "cancelled", "rescheduled")
 
 
-async def count_booking_change(session: AsyncSession, day: date, ods_code: str, counter: str) -> None:
-    if counter not in COUNTERS:
-        raise ValueError(counter)
+async def count_booking_changes(session: AsyncSession, changes: Mapping[tuple[date, str, str], int]) -> None:
+    """Add (day, practice, counter) -> n to the counters: one INSERT ... ON CONFLICT for all of them."""
+    rows: dict[tuple[date, str], dict[str, object]] = {}
+    for (day, ods_code, counter), n in changes.items():
+        if counter not in COUNTERS:
+            raise ValueError(counter)
+        row = rows.setdefault((day, ods_code), {"day": day, "ods_code": ods_code, **{c: 0 for c in COUNTERS}})
+        row[counter] = int(row[counter]) + n  # type: ignore[call-overload]
+    if not rows:
+        return
     table = PracticeDayBookings.__table__
-    values = {"day": day, "ods_code": ods_code, **{c: int(c == counter) for c in COUNTERS}}
-    await upsert(session, table, values, key=["day", "ods_code"],
-                 update=lambda _excluded: {counter: table.c[counter] + 1})
+    await upsert(session, table, list(rows.values()), key=["day", "ods_code"],
+                 update=lambda excluded: {c: table.c[c] + getattr(excluded, c) for c in COUNTERS})
 
 
-async def set_free_slots(session: AsyncSession, ods_code: str, day: date, free_slots: int, as_of: datetime) -> None:
-    """Keep the newest report: an older event arriving late does not overwrite a newer count."""
+async def set_free_slots(session: AsyncSession, counts: Mapping[tuple[str, date], tuple[int, datetime]]) -> None:
+    """(practice, day) -> (free slots, as of). Keeps the newest report: an older event arriving late does not
+    overwrite a newer count."""
+    if not counts:
+        return
     table = PracticeDayFreeSlots.__table__
-    await upsert(session, table, {"ods_code": ods_code, "day": day, "free_slots": free_slots, "as_of": as_of},
-                 key=["ods_code", "day"],
+    rows = [{"ods_code": ods_code, "day": day, "free_slots": free, "as_of": as_of}
+            for (ods_code, day), (free, as_of) in counts.items()]
+    await upsert(session, table, rows, key=["ods_code", "day"],
                  update=lambda excluded: {"free_slots": excluded.free_slots, "as_of": excluded.as_of},
                  where=lambda excluded: table.c.as_of <= excluded.as_of)
 
 
-async def forget_free_slots_before(session: AsyncSession, ods_code: str, day: date) -> None:
-    await session.execute(delete(PracticeDayFreeSlots).where(PracticeDayFreeSlots.ods_code == ods_code,
-                                                             PracticeDayFreeSlots.day < day))
+async def forget_free_slots_before(session: AsyncSession, keep_from: Mapping[str, date]) -> None:
+    """Drop each practice's counts of days before its date."""
+    practices_by_day: dict[date, list[str]] = {}
+    for ods_code, day in keep_from.items():
+        practices_by_day.setdefault(day, []).append(ods_code)
+    for day, ods_codes in practices_by_day.items():
+        await session.execute(delete(PracticeDayFreeSlots).where(PracticeDayFreeSlots.ods_code.in_(sorted(ods_codes)),
+                                                                 PracticeDayFreeSlots.day < day))
 
 
 async def bookings_on(session: AsyncSession, day: date) -> list[PracticeDayBookings]:
