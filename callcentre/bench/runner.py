@@ -78,6 +78,10 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
         if url is None:
             tmp = tempfile.TemporaryDirectory(prefix="ccrush-")
             workers = {f"{p}WORKERS": str(service_workers) for p in ("BOOKING_", "REGISTRY_", "DESK_", "GATEWAY_")}
+            # Each worker process has its own pool: share the default 20 connections per service between them,
+            # so that several workers stay inside PostgreSQL's default max_connections (100).
+            workers.update({f"{p}DATABASE_POOL_SIZE": str(max(4, 20 // service_workers))
+                            for p in ("BOOKING_", "REGISTRY_", "DESK_")})
             stack = PostgresStack(Path(tmp.name) / "var", extra_env={**BENCH_STACK_ENV, **workers}, log=log)
             await asyncio.to_thread(stack.start)
             target = Target(stack.url, stack.admin_credentials, stack.secrets["jwt_secret"],
