@@ -28,6 +28,7 @@ from services.auth import IdentityVerifier
 from services.db import Database, sqlite_write_intent
 from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
 from services.events import Envelope, EventData, stream_for_subject
+from services.eventlog import EventLogPruner
 from services.inbox import Batched, EventConsumer, Handler
 from services.logging import configure_logging, get_logger, request_id_var
 from services.messaging import Messaging
@@ -321,8 +322,11 @@ def create_app(
                                    after_commit=on_event_applied, linger_seconds=settings.event_linger_seconds)
                      for group in by_stream.values()]
         app.state.consumers = consumers
+        pruner = EventLogPruner(db, retention_days=settings.event_log_retention_days,
+                                interval_seconds=settings.event_log_prune_interval_seconds)
         messaging.start()
         relay.start()
+        pruner.start()
         for consumer in consumers:
             consumer.start()
         for hook in on_startup:
@@ -338,6 +342,7 @@ def create_app(
                 result = hook(app)
                 if asyncio.iscoroutine(result):
                     await result
+            await pruner.stop()
             for consumer in consumers:
                 await consumer.stop()
             await relay.stop(settings.shutdown_flush_seconds)

@@ -4,7 +4,10 @@ anything not set under that prefix falls back to the shared `CALLCENTRE_` prefix
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from services.messaging import STREAM_MAX_AGE_SECONDS
 
 SHARED_PREFIX = "CALLCENTRE_"
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"  # local stack only; production sets real secrets
@@ -36,6 +39,11 @@ class ServiceSettings(BaseSettings):
     # After a small batch, the relay and the consumers wait this long so the next batch carries more: at the
     # peak, many small batches cost more CPU per event than the few milliseconds of delay they save.
     event_linger_seconds: float = 0.02
+    # Published outbox rows (event payloads, NHS numbers among them) and processed inbox rows are deleted after
+    # this many days, checked every prune interval. Longer than JetStream keeps a message, so a redelivered event
+    # is still recognised.
+    event_log_retention_days: int = Field(30, gt=STREAM_MAX_AGE_SECONDS // 86400)
+    event_log_prune_interval_seconds: float = Field(3600.0, gt=0)
     shutdown_flush_seconds: float = 5.0
 
     @classmethod

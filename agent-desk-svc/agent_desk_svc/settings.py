@@ -1,7 +1,6 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.messaging import STREAM_MAX_AGE_SECONDS
 from services.settings import ServiceSettings
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"  # local stack only; production sets CALLCENTRE_JWT_SECRET
@@ -33,10 +32,9 @@ class Settings(ServiceSettings):
     sign_in_lock_seconds: int = 5 * 60
 
     # Retention in days, applied by `python -m agent_desk_svc purge` (see retention/service.py for the reasons).
-    # The event log must outlive JetStream's own copy, so a redelivered event is still recognised.
+    # (The event log's, EVENT_LOG_RETENTION_DAYS, is the kernel's: every service prunes its own.)
     audit_retention_days: int = Field(2922, ge=1)  # 8 years
     call_notes_retention_days: int = Field(730, ge=1)  # 2 years
-    event_log_retention_days: int = Field(30, gt=STREAM_MAX_AGE_SECONDS // 86400)
 
     # Live stream (server-sent events).
     live_client_queue_size: int = 100

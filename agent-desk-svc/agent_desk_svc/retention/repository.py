@@ -10,8 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent_desk_svc.audit.models import AuditRecord
 from agent_desk_svc.callbacks.models import CallbackAttempt, CallbackTask
 from agent_desk_svc.calls.models import Call
-from services.inbox import inbox_table
-from services.outbox import outbox_table
 
 
 async def _count(session: AsyncSession, table, *where) -> int:  # noqa: ANN001 - a table or a mapped class
@@ -61,23 +59,3 @@ async def delete_completed_callbacks(session: AsyncSession, cutoff: datetime) ->
     old = select(CallbackTask.id).where(*_completed_callbacks(cutoff)).scalar_subquery()
     await _run(session, delete(CallbackAttempt).where(CallbackAttempt.callback_id.in_(old)))
     return await _run(session, delete(CallbackTask).where(*_completed_callbacks(cutoff)))
-
-
-def _published_events(cutoff: datetime) -> tuple:
-    return (outbox_table.c.published_at.is_not(None), outbox_table.c.published_at < cutoff)
-
-
-async def count_published_events(session: AsyncSession, cutoff: datetime) -> int:
-    return await _count(session, outbox_table, *_published_events(cutoff))
-
-
-async def delete_published_events(session: AsyncSession, cutoff: datetime) -> int:
-    return await _run(session, delete(outbox_table).where(*_published_events(cutoff)))
-
-
-async def count_processed_events(session: AsyncSession, cutoff: datetime) -> int:
-    return await _count(session, inbox_table, inbox_table.c.processed_at < cutoff)
-
-
-async def delete_processed_events(session: AsyncSession, cutoff: datetime) -> int:
-    return await _run(session, delete(inbox_table).where(inbox_table.c.processed_at < cutoff))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.retention import repository
 from agent_desk_svc.settings import Settings
+from services import eventlog
 from services.audit import record_audit
 from services.auth import Principal
 from services.contracts.audit import DeskAuditRecorded
@@ -62,14 +63,14 @@ async def purge(session: AsyncSession, settings: Settings, now: datetime, *, dry
             audit_records_deleted=await repository.count_audit_records(session, cut.audit_records),
             calls_redacted=await repository.count_calls_to_redact(session, cut.call_notes),
             callbacks_deleted=await repository.count_completed_callbacks(session, cut.call_notes),
-            outbox_events_deleted=await repository.count_published_events(session, cut.event_log),
-            inbox_events_deleted=await repository.count_processed_events(session, cut.event_log))
+            outbox_events_deleted=await eventlog.count_published_events(session, cut.event_log),
+            inbox_events_deleted=await eventlog.count_processed_events(session, cut.event_log))
     counts = PurgeCounts(
         audit_records_deleted=await repository.delete_audit_records(session, cut.audit_records),
         calls_redacted=await repository.redact_calls(session, cut.call_notes),
         callbacks_deleted=await repository.delete_completed_callbacks(session, cut.call_notes),
-        outbox_events_deleted=await repository.delete_published_events(session, cut.event_log),
-        inbox_events_deleted=await repository.delete_processed_events(session, cut.event_log))
+        outbox_events_deleted=await eventlog.delete_published_events(session, cut.event_log),
+        inbox_events_deleted=await eventlog.delete_processed_events(session, cut.event_log))
     # The purge is part of the trail too: when it ran and what it removed (counts only, never content).
     await record_audit(session, DeskAuditRecorded, PURGE_PRINCIPAL, action="retention.purge", target_kind="retention",
                        result_count=sum(counts.as_dict().values()),
