@@ -300,7 +300,10 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
         pool = SlotPool(await fetch_slots(cfg.url, supervisor_token, region.practices, today), rng)
         log(f"rush: {sum(len(v) for v in pool.slots.values())} bookable slots")
 
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    # Nothing of an earlier run is still in flight here, and this run's requests all start after this instant:
+    # a window reaching back into an earlier run would count a booking whose request began before it (the
+    # appointment's time) and whose event was recorded after it (the event's time) as an event without a booking.
+    since = datetime.now(timezone.utc)
     load_before = os.getloadavg()
     clock = Clock(cfg.warmup, cfg.duration)
     # A caller's own recorder (a drill looks at every request afterwards) or a new one.

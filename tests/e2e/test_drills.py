@@ -65,8 +65,19 @@ async def region(drill_stack: tuple[RunningStack, dict[str, str]]) -> Region:
 
 
 @pytest.fixture
-async def checks(drill_stack: tuple[RunningStack, dict[str, str]]):  # noqa: ANN201
-    _stack, env = drill_stack
+async def checks(drill_stack: tuple[RunningStack, dict[str, str]], region: Region):  # noqa: ANN201
+    stack, env = drill_stack
+    # Each drill starts from a whole stack: an earlier drill's restarted process is up and the gateway's circuit
+    # breaker has closed again, so one drill's failure does not fail the next.
+    token = issue_staff_token(region.supervisor, "supervisor", jwt_secret(stack), 600)
+    probe = HttpClient(stack.url, {"Authorization": f"Bearer {token}"}, timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while (await probe.get("/api/v1/slots", params={"practice": region.practices[0], "limit": 1})).status != 200:
+            assert time.monotonic() < deadline, "the stack did not serve slots through the gateway within 60 s"
+            await asyncio.sleep(0.5)
+    finally:
+        probe.close()
     checks = RunChecks(env["BOOKING_DATABASE_URL"], env["DESK_DATABASE_URL"])
     yield checks
     await checks.close()
