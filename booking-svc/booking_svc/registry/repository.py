@@ -15,12 +15,21 @@ async def get_practice(session: AsyncSession, ods_code: str, *, for_update: bool
     return await session.get(Practice, ods_code, with_for_update=for_update or None)
 
 
-async def practices_by_code(session: AsyncSession, ods_codes: Iterable[str]) -> dict[str, Practice]:
+async def practices_and_slot_types(
+        session: AsyncSession, ods_codes: Iterable[str]) -> tuple[dict[str, Practice], dict[tuple[str, str], SlotType]]:
+    """The practices and their slot types, in one query (a search needs both)."""
     codes = sorted(set(ods_codes))
     if not codes:
-        return {}
-    rows = (await session.execute(select(Practice).where(Practice.ods_code.in_(codes)))).scalars()
-    return {p.ods_code: p for p in rows}
+        return {}, {}
+    rows = await session.execute(select(Practice, SlotType).outerjoin(SlotType, SlotType.ods_code == Practice.ods_code)
+                                 .where(Practice.ods_code.in_(codes)))
+    practices: dict[str, Practice] = {}
+    types: dict[tuple[str, str], SlotType] = {}
+    for practice, slot_type in rows:
+        practices[practice.ods_code] = practice
+        if slot_type is not None:
+            types[(slot_type.ods_code, slot_type.code)] = slot_type
+    return practices, types
 
 
 async def pcn_members(session: AsyncSession, pcns: Iterable[str]) -> list[Practice]:

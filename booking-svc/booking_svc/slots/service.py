@@ -134,13 +134,15 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
         raise Forbidden("A practice key sees only its own practice's slots.", code="other_practice")
     after = decode_time_cursor(query.cursor)
 
-    offered = [p for p in (await registry.practices_by_code(session, codes)).values() if p.is_active]
+    found, types = await registry.practices_and_slot_types(session, codes)
+    offered = {ods for ods, p in found.items() if p.is_active}
     partners: set[str] = set()
     if query.include_pcn:
-        members = await registry.pcn_members(session, {p.pcn for p in offered if p.pcn})
+        members = await registry.pcn_members(session, {found[ods].pcn for ods in offered if found[ods].pcn})
         partners = {m.ods_code for m in members if m.is_active and m.ods_code not in codes}
-    practices = {p.ods_code for p in offered} | partners
-    types = await registry.slot_types_of(session, practices)
+        types.update(await registry.slot_types_of(session, partners))
+    practices = offered | partners
+    types = {key: rules for key, rules in types.items() if key[0] in practices}
 
     bookable, embargoed = [], []
     for (ods, code), rules in sorted(types.items()):
