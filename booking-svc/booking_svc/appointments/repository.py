@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
@@ -16,9 +16,11 @@ async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
     return await session.get(Appointment, appointment_id)
 
 
+_REFERENCE_TAKEN = select(Appointment.id).where(Appointment.booking_reference == bindparam("p_reference"))
+
+
 async def reference_taken(session: AsyncSession, reference: str) -> bool:
-    query = select(Appointment.id).where(Appointment.booking_reference == reference)
-    return (await session.execute(query)).first() is not None
+    return (await session.execute(_REFERENCE_TAKEN, {"p_reference": reference})).first() is not None
 
 
 async def search(session: AsyncSession, *, nhs_number: str | None, practice: str | None, visible_to: str | None,

@@ -5,30 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import insert_ignoring_duplicates
 from booking_svc.feed.models import FeedCounter, FeedEntry
 
 
+_BUMP = (update(FeedCounter.__table__).where(FeedCounter.ods_code == bindparam("p_ods"))
+         .values(last_seq=FeedCounter.last_seq + 1).returning(FeedCounter.last_seq))
+_ADD = insert(FeedEntry.__table__)
+
+
 async def next_seq(session: AsyncSession, ods_code: str) -> int:
     """Take the practice's next sequence number; the counter row stays locked until this transaction ends."""
-    bump = (update(FeedCounter).where(FeedCounter.ods_code == ods_code)
-            .values(last_seq=FeedCounter.last_seq + 1).returning(FeedCounter.last_seq)
-            .execution_options(synchronize_session=False))
-    seq = (await session.execute(bump)).scalar_one_or_none()
+    seq = (await session.execute(_BUMP, {"p_ods": ods_code})).scalar_one_or_none()
     if seq is None:
         await session.execute(insert_ignoring_duplicates(session, FeedCounter.__table__)
                               .values(ods_code=ods_code, last_seq=0))
-        seq = (await session.execute(bump)).scalar_one()
+        seq = (await session.execute(_BUMP, {"p_ods": ods_code})).scalar_one()
     return int(seq)
 
 
 async def add(session: AsyncSession, *, ods_code: str, seq: int, kind: str, appointment_id: str, occurred_at: datetime,
               body: dict[str, Any]) -> None:
-    await session.execute(insert(FeedEntry.__table__).values(
-        ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment_id, occurred_at=occurred_at, body=body))
+    await session.execute(_ADD, {"ods_code": ods_code, "seq": seq, "kind": kind, "appointment_id": appointment_id,
+                                 "occurred_at": occurred_at, "body": body})
 
 
 async def page(session: AsyncSession, ods_code: str, *, after: int, limit: int) -> list[FeedEntry]:

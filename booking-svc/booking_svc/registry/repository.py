@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import chunks, insert_ignoring_duplicates
@@ -60,9 +60,11 @@ async def slot_types_of(session: AsyncSession, ods_codes: Iterable[str]) -> dict
     return {(t.ods_code, t.code): t for t in rows}
 
 
+_REGISTERED_AT = select(Registration.ods_code).where(Registration.nhs_number == bindparam("p_nhs"))
+
+
 async def registered_practices(session: AsyncSession, nhs_number: str) -> set[str]:
-    rows = await session.execute(select(Registration.ods_code).where(Registration.nhs_number == nhs_number))
-    return set(rows.scalars())
+    return set((await session.execute(_REGISTERED_AT, {"p_nhs": nhs_number})).scalars())
 
 
 async def applied_version(session: AsyncSession, ods_code: str, aggregate: str) -> int | None:
