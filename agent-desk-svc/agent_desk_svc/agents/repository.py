@@ -2,17 +2,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent, SignInFailure
 
 
+# Built once: every call start and wrap-up, state change and staff check reads an agent.
+_GET = select(Agent).where(Agent.username == bindparam("p_username"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+
+
 async def get(session: AsyncSession, username: str, *, for_update: bool = False) -> Agent | None:
-    query = select(Agent).where(Agent.username == username)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    query = _GET_FOR_UPDATE if for_update else _GET
+    return (await session.execute(query, {"p_username": username})).scalar_one_or_none()
 
 
 async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,

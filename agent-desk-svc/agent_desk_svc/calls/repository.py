@@ -3,22 +3,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.calls.models import Call
 
 
+# Built once: every call start and wrap-up runs these.
+_GET = select(Call).where(Call.id == bindparam("p_call_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_OPEN_CALL_FOR = select(Call).where(Call.agent == bindparam("p_agent"), Call.closed_at.is_(None))
+
+
 async def get(session: AsyncSession, call_id: str, *, for_update: bool = False) -> Call | None:
-    query = select(Call).where(Call.id == call_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    query = _GET_FOR_UPDATE if for_update else _GET
+    return (await session.execute(query, {"p_call_id": call_id})).scalar_one_or_none()
 
 
 async def open_call_for(session: AsyncSession, agent: str) -> Call | None:
-    query = select(Call).where(Call.agent == agent, Call.closed_at.is_(None))
-    return (await session.execute(query)).scalar_one_or_none()
+    return (await session.execute(_OPEN_CALL_FOR, {"p_agent": agent})).scalar_one_or_none()
 
 
 async def listing(session: AsyncSession, *, agent: str | None, is_open: bool | None,

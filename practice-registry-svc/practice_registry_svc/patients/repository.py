@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, delete, select, text
+from sqlalchemy import Row, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,10 +77,13 @@ async def remove(session: AsyncSession, ods_code: str, nhs_numbers: Sequence[str
                                                          patients.c.nhs_number.in_(chunk)))
 
 
+# Built once: every agent's patient lookup by NHS number runs it.
+_BY_NHS_NUMBER = (select(Patient, Practice).join(Practice, Practice.ods_code == Patient.ods_code)
+                  .where(Patient.nhs_number == bindparam("p_nhs")))
+
+
 async def find_by_nhs_number(session: AsyncSession, nhs_number: str) -> Sequence[tuple[Patient, Practice]]:
-    query = (select(Patient, Practice).join(Practice, Practice.ods_code == Patient.ods_code)
-             .where(Patient.nhs_number == nhs_number))
-    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+    return [(row[0], row[1]) for row in (await session.execute(_BY_NHS_NUMBER, {"p_nhs": nhs_number})).all()]
 
 
 async def find_by_demographics(session: AsyncSession, *, family_key: str, birth_date: date, postcode_key: str | None,
