@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.background import cancel_and_wait
 from services.db import Database
 from services.inbox import inbox_table
 from services.logging import get_logger
@@ -58,12 +59,7 @@ class EventLogPruner:
         self._task = asyncio.create_task(self._run(), name="event-log-pruner")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         await asyncio.sleep(self.first_after_seconds)

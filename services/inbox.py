@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.background import cancel_and_wait
 from services.db import Database, kernel_metadata
 from services.events import STREAMS, Envelope, EventData, stream_for_subject
 from services.logging import get_logger
@@ -69,6 +70,7 @@ class EventConsumer:
         self.linger_seconds = linger_seconds
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}-{self.stream}")
@@ -79,12 +81,8 @@ class EventConsumer:
                 await asyncio.wait_for(self._sub.unsubscribe(), timeout=1)
             except Exception:  # noqa: BLE001
                 pass
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        self._stopping = True
+        await cancel_and_wait(self._task)
 
     async def _subscribe(self) -> Any:
         js = await self.messaging.wait_ready()
@@ -95,11 +93,11 @@ class EventConsumer:
 
     async def _run(self) -> None:
         delay = 0.2
-        while True:
+        while not self._stopping:
             try:
                 sub = self._sub = await self._subscribe()
                 delay = 0.2
-                while True:
+                while not self._stopping:
                     try:
                         messages = await sub.fetch(self.batch, timeout=1)
                     except (NatsTimeoutError, asyncio.TimeoutError):

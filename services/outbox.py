@@ -14,6 +14,7 @@ from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from services.background import cancel_and_wait
 from services.db import Database, kernel_metadata, sqlite_write_intent
 from services.events import Envelope, EventData
 from services.logging import get_logger, request_id_var
@@ -93,12 +94,7 @@ class OutboxRelay:
     async def stop(self, flush_seconds: float = 5.0) -> None:
         """Stop the loop, then try once more, briefly, to publish what is pending (it stays safe in the table)."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await cancel_and_wait(self._task)
         if self.messaging.connected:
             try:
                 await asyncio.wait_for(self.drain(), timeout=flush_seconds)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent_desk_svc.dashboard.service import dashboard
+from services.background import cancel_and_wait
 from services.contracts.booking import SlotAvailabilityChanged
 from services.db import Database
 from services.events import Envelope
@@ -60,10 +61,7 @@ class LiveHub:
         self.end_streams()
         self._unhook_shutdown_signals()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
