@@ -18,11 +18,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from callcentre.bench import limits as limits_bench
 from callcentre.bench import rush as rush_bench
 from callcentre.bench.checks import RunChecks
-from callcentre.bench.localstack import PostgresStack
+from callcentre.bench.localstack import CHEAP_PASSWORD_HASHING, PostgresStack
 from callcentre.bench.region import seed_region
 
-# Signing in is not part of the rush: the scratch stack hashes its throwaway agents' passwords cheaply.
-BENCH_STACK_ENV = {"DESK_ARGON2_TIME_COST": "1", "DESK_ARGON2_MEMORY_KIB": "8192", "DESK_ARGON2_PARALLELISM": "1"}
 
 
 @dataclass
@@ -82,7 +80,7 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             # so that several workers stay inside PostgreSQL's default max_connections (100).
             workers.update({f"{p}DATABASE_POOL_SIZE": str(max(4, 20 // service_workers))
                             for p in ("BOOKING_", "REGISTRY_", "DESK_")})
-            stack = PostgresStack(Path(tmp.name) / "var", extra_env={**BENCH_STACK_ENV, **workers}, log=log)
+            stack = PostgresStack(Path(tmp.name) / "var", extra_env={**CHEAP_PASSWORD_HASHING, **workers}, log=log)
             await asyncio.to_thread(stack.start)
             target = Target(stack.url, stack.admin_credentials, stack.secrets["jwt_secret"],
                             stack.database_url("booking-svc"), stack.database_url("agent-desk-svc"))

@@ -17,6 +17,21 @@ def _http_server(port: int) -> list[str]:
     return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
 
 
+def _squat(port: int) -> subprocess.Popen[bytes]:
+    """Another process serving HTTP on the port, already answering when this returns."""
+    squatter = subprocess.Popen(_http_server(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                return squatter
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                squatter.kill()
+                raise
+            time.sleep(0.1)
+
+
 def _child(tmp_path: Path, argv: list[str], port: int) -> Child:
     return Child("svc", argv, {}, tmp_path / "svc.log", tmp_path / "svc.pid", f"http://127.0.0.1:{port}/")
 
@@ -34,16 +49,10 @@ def test_a_child_that_answers_on_its_port_is_healthy(tmp_path: Path) -> None:
 
 def test_another_process_answering_on_the_port_is_not_taken_for_the_child(tmp_path: Path) -> None:
     port = free_port()
-    squatter = subprocess.Popen(_http_server(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    squatter = _squat(port)
+    # A child that never listens: only the squatter can answer the health check.
     child = _child(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"], port)
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:  # the squatter answers first
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         child.start()
         with pytest.raises(SystemExit, match="did not become healthy"):
             _wait_for_http(child, time.monotonic() + 3)
@@ -56,8 +65,7 @@ def test_another_process_answering_on_the_port_is_not_taken_for_the_child(tmp_pa
 
 def test_a_child_that_cannot_bind_is_reported_as_exited(tmp_path: Path) -> None:
     port = free_port()
-    squatter = subprocess.Popen(_http_server(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    squatter = _squat(port)
     child = _child(tmp_path, _http_server(port), port)  # "Address already in use": exits
     try:
         child.start()

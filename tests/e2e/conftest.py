@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +88,18 @@ def stop_stack(stack: RunningStack) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("e2e") / "var", seed=True)
+@contextmanager
+def running_stack(data_dir: Path, *, seed: bool, extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """A started stack, stopped on the way out unless a test stopped it already."""
+    running = start_stack(data_dir, seed=seed, extra_env=extra_env)
     try:
         yield running
     finally:
         if running.proc.poll() is None:
             stop_stack(running)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with running_stack(tmp_path_factory.mktemp("e2e") / "var", seed=True) as running:
+        yield running

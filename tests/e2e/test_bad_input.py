@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from callcentre.seed import synthetic_nhs_numbers
-from tests.e2e.conftest import RunningStack, start_stack, stop_stack
+from tests.e2e.conftest import RunningStack, running_stack
 from tests.e2e.databases import stack_databases
 
 pytestmark = pytest.mark.e2e
@@ -64,13 +64,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     tmp = tmp_path_factory.mktemp(f"bad-input-{request.param}")
     with stack_databases(request.param, tmp) as database_env:
         # Hundreds of requests from one admin in seconds: the rate limiter is tested in tests/gateway.
-        running = start_stack(tmp / "var", seed=True,
-                              extra_env={**database_env, "GATEWAY_RATE_LIMIT_PRINCIPAL": "1000000/minute"})
-        try:
+        with running_stack(tmp / "var", seed=True,
+                           extra_env={**database_env, "GATEWAY_RATE_LIMIT_PRINCIPAL": "1000000/minute"}) as running:
             yield running
-        finally:
-            if running.proc.poll() is None:
-                stop_stack(running)
 
 
 @pytest.fixture(scope="module")

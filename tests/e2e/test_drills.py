@@ -20,11 +20,12 @@ import pytest
 
 from callcentre.bench.checks import RunChecks
 from callcentre.bench.client import HttpClient
-from callcentre.bench.localstack import BENCH_RATE_LIMIT, create_databases, drop_databases, sqlalchemy_url
+from callcentre.bench.localstack import (BENCH_RATE_LIMIT, CHEAP_PASSWORD_HASHING, create_databases, drop_databases,
+                                         sqlalchemy_url)
 from callcentre.bench.region import Region, seed_region
 from callcentre.bench.rush import Clock, Recorder, RushConfig, run_rush
 from services.auth import issue_staff_token
-from tests.e2e.conftest import ADMIN, RunningStack, pid_alive, start_stack, stop_stack
+from tests.e2e.conftest import ADMIN, RunningStack, pid_alive, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +39,11 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
     env = {"REGISTRY_DATABASE_URL": sqlalchemy_url(dsns["registry"]),
            "BOOKING_DATABASE_URL": sqlalchemy_url(dsns["booking"]),
            "DESK_DATABASE_URL": sqlalchemy_url(dsns["desk"]),
-           "GATEWAY_RATE_LIMIT_PRINCIPAL": BENCH_RATE_LIMIT,
-           # Throwaway agent accounts: hashing their passwords cheaply keeps the set-up short.
-           "DESK_ARGON2_TIME_COST": "1", "DESK_ARGON2_MEMORY_KIB": "8192", "DESK_ARGON2_PARALLELISM": "1"}
-    stack = start_stack(tmp_path_factory.mktemp("drills") / "var", seed=False, extra_env=env)
+           "GATEWAY_RATE_LIMIT_PRINCIPAL": BENCH_RATE_LIMIT, **CHEAP_PASSWORD_HASHING}
     try:
-        yield stack, env
+        with running_stack(tmp_path_factory.mktemp("drills") / "var", seed=False, extra_env=env) as stack:
+            yield stack, env
     finally:
-        if stack.proc.poll() is None:
-            stop_stack(stack)
         drop_databases(list(dsns.values()))
 
 

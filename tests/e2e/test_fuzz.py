@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from services.auth import Principal, sign_identity
-from tests.e2e.conftest import ADMIN, RunningStack, start_stack, stop_stack
+from tests.e2e.conftest import ADMIN, RunningStack, running_stack
 from tests.e2e.databases import stack_databases
 
 pytestmark = pytest.mark.e2e
@@ -72,14 +72,10 @@ def fuzz_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     with stack_databases(request.param, tmp) as database_env:
         # The fuzzer sends far more than an agent's 20 requests a second: rate limits would turn most cases into
         # 429s and test nothing. The limiter itself is tested in tests/gateway.
-        running = start_stack(tmp / "var", seed=True,
-                              extra_env={**database_env, "GATEWAY_RATE_LIMIT_PRINCIPAL": "1000000/minute",
-                                         "GATEWAY_RATE_LIMIT_ANONYMOUS": "1000000/minute"})
-        try:
+        with running_stack(tmp / "var", seed=True,
+                           extra_env={**database_env, "GATEWAY_RATE_LIMIT_PRINCIPAL": "1000000/minute",
+                                      "GATEWAY_RATE_LIMIT_ANONYMOUS": "1000000/minute"}) as running:
             yield running
-        finally:
-            if running.proc.poll() is None:
-                stop_stack(running)
 
 
 @pytest.fixture(scope="module")

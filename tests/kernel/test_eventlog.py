@@ -5,25 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import select
 
-from services.db import Database, kernel_metadata
+from services.db import Database
 from services.eventlog import EventLogPruner
 from services.inbox import inbox_table
 from services.outbox import outbox_table
 from tests.support.apps import wait_until
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def db(database_url: str):
-    database = Database(database_url, producer="booking-svc")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(kernel_metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 async def add_rows(db: Database, now: datetime) -> None:

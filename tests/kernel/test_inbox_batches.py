@@ -7,11 +7,10 @@ import asyncio
 import uuid
 from datetime import datetime, timezone
 
-import pytest
 from sqlalchemy import Column, MetaData, String, Table, select
 
 from services.contracts.desk import CallStarted
-from services.db import Database, kernel_metadata
+from services.db import Database
 from services.events import Envelope
 from services.inbox import Batched, EventConsumer, inbox_table
 from services.messaging import Messaging
@@ -19,16 +18,6 @@ from tests.support.natsserver import NatsServer
 
 test_metadata = MetaData()
 applied_table = Table("applied_in_batches", test_metadata, Column("call_id", String(50), primary_key=True))
-
-
-@pytest.fixture
-async def db(database_url: str):
-    database = Database(database_url, producer="agent-desk-svc")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(kernel_metadata.create_all)
-        await conn.run_sync(test_metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 def envelope_for(n: int) -> Envelope:

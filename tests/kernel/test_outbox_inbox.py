@@ -7,11 +7,10 @@ import uuid
 from datetime import datetime, timezone
 
 import nats
-import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from services.contracts.desk import CallStarted
-from services.db import Database, kernel_metadata
+from services.db import Database
 from services.events import Envelope
 from services.inbox import EventConsumer
 from services.messaging import Messaging
@@ -26,16 +25,6 @@ applied_table = Table("applied", test_metadata, Column("id", Integer, primary_ke
 
 def call_started(n: int) -> CallStarted:
     return CallStarted(call_id=f"call-{n}", agent="agent1", started_at=datetime.now(timezone.utc))
-
-
-@pytest.fixture
-async def db(database_url: str):
-    database = Database(database_url, producer="agent-desk-svc")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(kernel_metadata.create_all)
-        await conn.run_sync(test_metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 async def stream_messages(url: str, stream: str = "DESK") -> list:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack, start_stack, stop_stack
+from tests.e2e.conftest import RunningStack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,12 +38,8 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="session")
 def stack(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("ui") / "var", seed=True)
-    try:
+    with running_stack(tmp_path_factory.mktemp("ui") / "var", seed=True) as running:
         yield running
-    finally:
-        if running.proc.poll() is None:
-            stop_stack(running)
 
 
 @pytest.fixture(scope="session")
