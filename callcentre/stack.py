@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -236,7 +237,7 @@ def _wait_for_port(child: Child, port: int, timeout: float) -> None:
 
 
 def _wait_for_http(child: Child, deadline: float) -> None:
-    port = int(child.health_url.rsplit(":", 1)[1].split("/", 1)[0])  # type: ignore[union-attr]
+    port = urlsplit(child.health_url).port  # type: ignore[arg-type]
     while time.monotonic() < deadline:
         if not child.alive():
             raise SystemExit(f"{child.name} exited during start-up; see {child.log_path}")

@@ -40,6 +40,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The rows a session's transaction has recorded and not yet written (see _write_pending_events).
+_PENDING = "outbox_pending_rows"
+
+
 async def record_event(session: AsyncSession, event: EventData, *, subject_key: str) -> Envelope:
     """Add an event to the outbox inside the caller's (uncommitted) transaction. The rows are written together,
     in one INSERT, just before the transaction commits (a booking records three events: one statement, not
@@ -53,9 +57,6 @@ async def record_event(session: AsyncSession, event: EventData, *, subject_key: 
         "payload": orjson.dumps(envelope.model_dump(mode="json")), "created_at": envelope.occurred_at})
     session.info["outbox_dirty"] = True
     return envelope
-
-
-_PENDING = "outbox_pending_rows"
 
 
 @event.listens_for(Session, "before_commit")

@@ -335,11 +335,7 @@ async def measure(seconds: float = 4.0, *, sql_clients: tuple[int, ...] = (8, 32
             "minimal_booking_app", {"LIMITS_DSN": dsns["endpoint"], "LIMITS_NATS_URL": nats_url}, seconds,
             http_clients, lambda c: c.post("/book", json={"slot_id": next(endpoint_ids), "nhs_number": "9990000018"}))
     finally:
-        nats_proc.terminate()
-        try:
-            nats_proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nats_proc.kill()
+        _stop(nats_proc)
         tmp.cleanup()
         await drop_databases_async(list(dsns.values()))
     return report

@@ -18,10 +18,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 from booking_svc.main import build_app
 
-from callcentre.bench.localstack import PG_ADMIN_DSN
+from callcentre.bench.localstack import create_databases_async, drop_databases_async, sqlalchemy_url
 from tests.booking_svc.conftest import (START, TOMORROW, Booking, Clock, booking_settings, fast_nats_close, nhs,
                                         rota, session)
 from tests.support.apps import AGENT, running_service
@@ -32,17 +31,13 @@ WARM_UP = 50
 
 
 async def run(bookings: int, profile: bool) -> None:
-    name = f"ccbench_cpu_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    dsn = (await create_databases_async(f"ccbench_{uuid.uuid4().hex[:8]}", ["cpu"]))["cpu"]
     with tempfile.TemporaryDirectory() as tmp:
         nats = NatsServer(Path(tmp) / "nats")
         nats.start()
         try:
             clock = Clock(START)
-            async with running_service("booking_svc", build_app, booking_settings(f"{base}/{name}", nats.url)) as (
+            async with running_service("booking_svc", build_app, booking_settings(sqlalchemy_url(dsn), nats.url)) as (
                     app, client):
                 app.state.clock = clock
                 booking = Booking(app=app, client=client, clock=clock, nats_url=nats.url)
@@ -79,9 +74,7 @@ async def run(bookings: int, profile: bool) -> None:
                 await fast_nats_close(app)
         finally:
             nats.stop()
-            admin = await asyncpg.connect(PG_ADMIN_DSN)
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
+            await drop_databases_async([dsn])
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ _BOOK_FREE_OR_OWN_HOLD = (
 _HOLD = (update(Slot.__table__)
          .where(Slot.id == bindparam("p_slot_id"),
                 or_(_AVAILABLE_AT_NOW, and_(Slot.status == HELD, Slot.held_by == bindparam("p_holder"))))
-         .values(status=HELD, hold_id=bindparam("p_new_hold_id"), held_by=bindparam("p_new_holder"),
+         .values(status=HELD, hold_id=bindparam("p_new_hold_id"), held_by=bindparam("p_holder"),
                  hold_expires_at=bindparam("p_expires_at"))
          .returning(Slot.id))
 _FREE_IN_DAY = select(func.count()).where(Slot.ods_code == bindparam("p_ods"), Slot.start_at >= bindparam("p_lo"),
@@ -133,8 +133,7 @@ async def hold(session: AsyncSession, slot_id: str, *, hold_id: str, holder: str
                now: datetime) -> bool:
     """Take a hold if the slot is free, its hold has expired, or the same holder is renewing it."""
     result = await session.execute(_HOLD, {"p_slot_id": slot_id, "p_holder": holder, "p_now": now,
-                                           "p_new_hold_id": hold_id, "p_new_holder": holder,
-                                           "p_expires_at": expires_at})
+                                           "p_new_hold_id": hold_id, "p_expires_at": expires_at})
     return result.first() is not None
 
 
