@@ -270,3 +270,21 @@ async def test_listing_appointments_is_scoped_and_audited(booking: Booking):
     window = await booking.client.get("/api/v1/appointments", headers=AGENT,
                                       params={"from": "2027-01-12T09:05:00", "to": "2027-01-12", "status": "booked"})
     assert len(window.json()["items"]) == 2
+
+
+async def test_a_booking_reference_already_in_use_is_drawn_again(booking: Booking, monkeypatch):
+    """References are random; the unique index, not a lookup, catches a repeat, and the booking draws again."""
+    from booking_svc.appointments import service
+
+    await seed(booking)
+    first_slot, second_slot = await slot_of(booking, "r1", 0), await slot_of(booking, "r1", 1)
+    draws = iter("AAAAAAAA" "AAAAAAAA" "BBBBBBBB")  # the second booking's first draw repeats the first's
+    monkeypatch.setattr(service.secrets, "choice", lambda _alphabet: next(draws))
+    first = await booking.client.post("/api/v1/appointments", headers=AGENT,
+                                      json={"slot_id": first_slot, "nhs_number": nhs(1)})
+    second = await booking.client.post("/api/v1/appointments", headers=AGENT,
+                                       json={"slot_id": second_slot, "nhs_number": nhs(2)})
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert (first.json()["booking_reference"], second.json()["booking_reference"]) == ("AAAAAAAA", "BBBBBBBB")
+    rows = await booking.sql("SELECT booking_reference, slot_id FROM appointments ORDER BY booking_reference")
+    assert [tuple(r) for r in rows] == [("AAAAAAAA", first_slot), ("BBBBBBBB", second_slot)]

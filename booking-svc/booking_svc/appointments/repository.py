@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
@@ -16,11 +18,18 @@ async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
     return await session.get(Appointment, appointment_id)
 
 
-_REFERENCE_TAKEN = select(Appointment.id).where(Appointment.booking_reference == bindparam("p_reference"))
+# A new appointment goes in with one Core INSERT, not the ORM's unit of work; a booking reference that is
+# already taken inserts nothing (and the caller draws another) instead of costing a SELECT on every booking.
+_INSERT_NEW = {name: dialect.insert(Appointment.__table__)
+               .on_conflict_do_nothing(index_elements=["booking_reference"]).returning(Appointment.id)
+               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
-async def reference_taken(session: AsyncSession, reference: str) -> bool:
-    return (await session.execute(_REFERENCE_TAKEN, {"p_reference": reference})).first() is not None
+async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """False when the booking reference is taken. Any other conflict (the slot's one active appointment) raises
+    IntegrityError."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (await session.execute(_INSERT_NEW[dialect], values)).first() is not None
 
 
 async def search(session: AsyncSession, *, nhs_number: str | None, practice: str | None, visible_to: str | None,

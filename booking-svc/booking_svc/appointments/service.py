@@ -128,7 +128,6 @@ async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hol
                                                                nhs_number=nhs, now=now)
     appointment = await _new_appointment(session, principal, slot, rules, nhs_number=nhs, reason=reason,
                                          registered_at=registered_at, now=now)
-    await _flush(session)
     known = {(slot.ods_code, slot.clinician_id): clinician} if clinician is not None else None
     out = (await present(session, [appointment], known))[0]
     await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
@@ -239,24 +238,24 @@ async def _secure_slot(session: AsyncSession, principal: Principal, slot_id: str
                        nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
     """Check the rules, then claim the slot; returns it, its type, its clinician and where the patient is
     registered."""
-    slot, practice, rules, clinician = await load_for_booking(session, principal, slot_id)
+    slot, practice, rules, clinician, registered_here = await load_for_booking(session, principal, slot_id,
+                                                                               nhs_number)
     holder = holder_key(principal)
     check_available(slot, holder=holder, hold_id=hold_id, now=now)
     check_bookable(slot, practice, rules, now)
     assert practice is not None and rules is not None  # check_bookable refused otherwise
-    registered_at = await _registered_practice(session, nhs_number, practice, rules)
+    registered_at = (practice.ods_code if registered_here
+                     else await _registered_in_pcn(session, nhs_number, practice, rules))
     if not await slots.book(session, slot.id, holder=holder, hold_id=hold_id, now=now):
         raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
     return slot, rules, clinician, registered_at
 
 
-async def _registered_practice(session: AsyncSession, nhs_number: str, practice: Practice, rules: SlotType) -> str:
-    """The practice the patient is registered at that allows this booking: the slot's own, or for a slot shared
-    with the PCN, a partner practice in the same PCN."""
-    registered = await registry.registered_practices(session, nhs_number)
-    if practice.ods_code in registered:
-        return practice.ods_code
+async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: Practice, rules: SlotType) -> str:
+    """For a patient not registered at the slot's own practice: the partner practice in the same PCN they are
+    registered at, if the slot is shared with the PCN."""
     if rules.shared_with_pcn and practice.pcn:
+        registered = await registry.registered_practices(session, nhs_number)
         partners = {p.ods_code for p in await registry.pcn_members(session, [practice.pcn])}
         if shared := sorted(registered & partners):
             return shared[0]
@@ -267,22 +266,22 @@ async def _registered_practice(session: AsyncSession, nhs_number: str, practice:
 async def _new_appointment(session: AsyncSession, principal: Principal, slot: Slot, rules: SlotType, *,
                            nhs_number: str, reason: str | None, registered_at: str, now: datetime,
                            rescheduled_from: str | None = None) -> Appointment:
-    appointment = Appointment(
-        id=uuid.uuid4().hex, booking_reference=await _new_reference(session), status=BOOKED,
+    """Insert the appointment (Core, not the unit of work) and return it as a detached object for the reply."""
+    values = dict(
+        id=uuid.uuid4().hex, status=BOOKED, version=1,
         ods_code=slot.ods_code, registered_ods_code=registered_at, nhs_number=nhs_number, reason=reason,
         slot_id=slot.id, slot_start=as_utc(slot.start_at), slot_end=as_utc(slot.end_at),
         clinician_id=slot.clinician_id, slot_type=slot.slot_type, channel=rules.channel,
         rescheduled_from=rescheduled_from, booked_by=principal.subject, booked_by_role=principal.role,
         created_at=now, updated_at=now)
-    session.add(appointment)
-    return appointment
-
-
-async def _new_reference(session: AsyncSession) -> str:
-    while True:  # 32^8 references: a repeat is vanishingly rare, and the unique constraint backs this check
-        reference = "".join(secrets.choice(CROCKFORD) for _ in range(8))
-        if not await repository.reference_taken(session, reference):
-            return reference
+    while True:  # 32^8 references: a repeat is vanishingly rare, and the unique index, not a lookup, catches it
+        values["booking_reference"] = "".join(secrets.choice(CROCKFORD) for _ in range(8))
+        try:
+            if await repository.insert_new(session, values):
+                return Appointment(**values)
+        except IntegrityError as exc:
+            # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
+            raise Conflict("This slot has been booked.", code="slot_taken") from exc
 
 
 async def _flush(session: AsyncSession) -> None:

@@ -15,6 +15,15 @@ from booking_svc.feed.models import FeedCounter, FeedEntry
 _BUMP = (update(FeedCounter.__table__).where(FeedCounter.ods_code == bindparam("p_ods"))
          .values(last_seq=FeedCounter.last_seq + 1).returning(FeedCounter.last_seq))
 _ADD = insert(FeedEntry.__table__)
+# PostgreSQL takes the number and writes the entry in one round trip (a data-modifying WITH, which SQLite lacks).
+_BUMPED = _BUMP.cte("bumped")
+_ENTRY = FeedEntry.__table__.c
+_BUMP_AND_ADD = (insert(FeedEntry.__table__).from_select(
+    ["ods_code", "seq", "kind", "appointment_id", "occurred_at", "body"],
+    select(bindparam("p_ods", type_=_ENTRY.ods_code.type), _BUMPED.c.last_seq,
+           bindparam("p_kind", type_=_ENTRY.kind.type), bindparam("p_appointment_id", type_=_ENTRY.appointment_id.type),
+           bindparam("p_occurred_at", type_=_ENTRY.occurred_at.type), bindparam("p_body", type_=_ENTRY.body.type)))
+    .returning(_ENTRY.seq))
 
 
 async def next_seq(session: AsyncSession, ods_code: str) -> int:
@@ -31,6 +40,21 @@ async def add(session: AsyncSession, *, ods_code: str, seq: int, kind: str, appo
               body: dict[str, Any]) -> None:
     await session.execute(_ADD, {"ods_code": ods_code, "seq": seq, "kind": kind, "appointment_id": appointment_id,
                                  "occurred_at": occurred_at, "body": body})
+
+
+async def append(session: AsyncSession, *, ods_code: str, kind: str, appointment_id: str, occurred_at: datetime,
+                 body: dict[str, Any]) -> int:
+    """Take the practice's next number and write the entry; returns the number."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        seq = (await session.execute(_BUMP_AND_ADD, {
+            "p_ods": ods_code, "p_kind": kind, "p_appointment_id": appointment_id, "p_occurred_at": occurred_at,
+            "p_body": body})).scalar_one_or_none()
+        if seq is not None:
+            return int(seq)  # otherwise the practice's first entry: its counter row does not exist yet
+    seq = await next_seq(session, ods_code)
+    await add(session, ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment_id, occurred_at=occurred_at,
+              body=body)
+    return seq
 
 
 async def page(session: AsyncSession, ods_code: str, *, after: int, limit: int) -> list[FeedEntry]:

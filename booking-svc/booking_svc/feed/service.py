@@ -20,10 +20,8 @@ KINDS = ("booked", "cancelled", "rescheduled", "displaced", "status_changed")
 async def append(session: AsyncSession, ods_code: str, kind: str, appointment: dict[str, Any], now: datetime,
                  **extra: Any) -> int:
     """Call last in a transaction, once per practice in ODS-code order: the counter lock is held to commit."""
-    seq = await repository.next_seq(session, ods_code)
-    await repository.add(session, ods_code=ods_code, seq=seq, kind=kind, appointment_id=appointment["id"],
-                         occurred_at=now, body={"appointment": appointment, **extra})
-    return seq
+    return await repository.append(session, ods_code=ods_code, kind=kind, appointment_id=appointment["id"],
+                                   occurred_at=now, body={"appointment": appointment, **extra})
 
 
 def parse_after(after: str | None) -> int:

@@ -24,7 +24,7 @@ from services.errors import Forbidden, NotFound
 
 async def place(session: AsyncSession, principal: Principal, slot_id: str, *, now: datetime,
                 hold_seconds: int) -> dict:
-    slot, practice, rules, _clinician = await load_for_booking(session, principal, slot_id)
+    slot, practice, rules, _clinician, _registered = await load_for_booking(session, principal, slot_id)
     holder = holder_key(principal)
     check_available(slot, holder=holder, hold_id=None, now=now)
     check_bookable(slot, practice, rules, now)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, delete, false, func, or_, select, update
+from sqlalchemy import (BindParameter, ColumnElement, and_, bindparam, case, delete, exists, false, func, or_, select,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import chunks
-from booking_svc.registry.models import Clinician, Practice, SlotType
+from booking_svc.registry.models import Clinician, Practice, Registration, SlotType
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
 
 # (ods_code, slot_type, start at or after, start before)
@@ -27,7 +28,11 @@ _CLINICIAN_JOIN = and_(Clinician.ods_code == Slot.ods_code, Clinician.clinician_
 # and computing their cache keys on each request cost about 2 of a booking's 9 ms of CPU
 # (tests/booking_svc/bench_booking_cpu.py).
 _AVAILABLE_AT_NOW = available(bindparam("p_now"))
-_SLOT_FOR_BOOKING = (select(Slot, Practice, SlotType, Clinician)
+# Whether the patient (p_nhs; "" for none) is registered at the slot's own practice, the usual case, is answered
+# in the same round trip; only a PCN-shared slot for another practice's patient needs a second query.
+_REGISTERED_HERE = exists().where(Registration.nhs_number == bindparam("p_nhs"),
+                                  Registration.ods_code == Slot.ods_code).label("registered_here")
+_SLOT_FOR_BOOKING = (select(Slot, Practice, SlotType, Clinician, _REGISTERED_HERE)
                      .outerjoin(Practice, Practice.ods_code == Slot.ods_code)
                      .outerjoin(SlotType, and_(SlotType.ods_code == Slot.ods_code, SlotType.code == Slot.slot_type))
                      .outerjoin(Clinician, _CLINICIAN_JOIN)
@@ -81,10 +86,12 @@ async def get_slot(session: AsyncSession, slot_id: str, *, fresh: bool = False) 
 
 
 async def get_slot_for_booking(
-        session: AsyncSession, slot_id: str) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None] | None:
-    """The slot with its practice, slot type and clinician, in one round trip."""
-    row = (await session.execute(_SLOT_FOR_BOOKING, {"p_slot_id": slot_id})).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+        session: AsyncSession, slot_id: str, nhs_number: str | None = None,
+) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None, bool] | None:
+    """The slot with its practice, slot type and clinician, and whether the patient is registered at the slot's
+    practice, in one round trip."""
+    row = (await session.execute(_SLOT_FOR_BOOKING, {"p_slot_id": slot_id, "p_nhs": nhs_number or ""})).first()
+    return None if row is None else (row[0], row[1], row[2], row[3], bool(row[4]))
 
 
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,

@@ -212,10 +212,12 @@ def holder_key(principal: Principal) -> str:
     return f"{principal.role}:{principal.subject}"
 
 
-async def load_for_booking(session: AsyncSession, principal: Principal,
-                           slot_id: str) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None]:
-    """The slot with its practice, rules and clinician (one query), refused if the principal may not act for it."""
-    found = await repository.get_slot_for_booking(session, slot_id)
+async def load_for_booking(
+        session: AsyncSession, principal: Principal, slot_id: str, nhs_number: str | None = None,
+) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None, bool]:
+    """The slot with its practice, rules and clinician, and whether `nhs_number` is registered at the slot's
+    practice (one query), refused if the principal may not act for it."""
+    found = await repository.get_slot_for_booking(session, slot_id, nhs_number)
     if found is None:
         raise NotFound("There is no such slot.", code="slot_not_found")
     ensure_acts_for(principal, found[0].ods_code)
