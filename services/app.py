@@ -29,6 +29,7 @@ from services.db import Database, sqlite_write_intent
 from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
 from services.events import Envelope, EventData, stream_for_subject
 from services.eventlog import EventLogPruner
+from services.gc_tuning import freeze_startup_objects
 from services.inbox import Batched, EventConsumer, Handler
 from services.logging import configure_logging, get_logger, request_id_var
 from services.messaging import Messaging
@@ -319,7 +320,8 @@ def create_app(
         for contract, handler in (handlers or {}).items():
             by_stream.setdefault(stream_for_subject(contract.subject()), {})[contract] = handler
         consumers = [EventConsumer(db, messaging, durable=settings.service_name, handlers=group,
-                                   after_commit=on_event_applied, linger_seconds=settings.event_linger_seconds)
+                                   after_commit=on_event_applied, linger_seconds=settings.event_linger_seconds,
+                                   fetch_wait_seconds=settings.event_fetch_wait_seconds)
                      for group in by_stream.values()]
         app.state.consumers = consumers
         pruner = EventLogPruner(db, retention_days=settings.event_log_retention_days,
@@ -333,6 +335,7 @@ def create_app(
             result = hook(app)
             if asyncio.iscoroutine(result):
                 await result
+        freeze_startup_objects()
         log.info("service.started", database=db.dialect)
         try:
             yield

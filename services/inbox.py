@@ -56,7 +56,7 @@ class EventConsumer:
 
     def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handler],
                  after_commit: Callable[[Envelope], None] | None = None, batch: int = 100,
-                 linger_seconds: float = 0.0) -> None:
+                 linger_seconds: float = 0.0, fetch_wait_seconds: float = 0.1) -> None:
         streams = {stream_for_subject(c.subject()) for c in handlers}
         if len(streams) != 1:
             raise ValueError("one EventConsumer reads one stream")
@@ -68,6 +68,7 @@ class EventConsumer:
         self.after_commit = after_commit
         self.batch = batch
         self.linger_seconds = linger_seconds
+        self.fetch_wait_seconds = fetch_wait_seconds
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._stopping = False
@@ -99,7 +100,7 @@ class EventConsumer:
                 delay = 0.2
                 while not self._stopping:
                     try:
-                        messages = await sub.fetch(self.batch, timeout=1)
+                        messages = await sub.fetch(self.batch, timeout=self.fetch_wait_seconds)
                     except (NatsTimeoutError, asyncio.TimeoutError):
                         continue
                     await self.handle_batch(messages)

@@ -31,6 +31,7 @@ from gateway.settings import Settings
 from gateway.upstreams import Upstream, build_upstreams
 from services.auth import IDENTITY_HEADER, Principal
 from services.errors import DomainError, Forbidden, NotFound, Unauthorized
+from services.gc_tuning import freeze_startup_objects
 from services.logging import configure_logging, get_logger, request_id_var
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -108,6 +109,7 @@ class Gateway:
                     return
                 log.info("gateway.started", upstreams=self.settings.upstream_urls())
                 self._flusher = asyncio.ensure_future(self._flush_access_log())
+                freeze_startup_objects()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
