@@ -126,6 +126,8 @@ def bench_rush(
     limits_seconds: float = typer.Option(4.0),
     service_workers: int = typer.Option(1, help="Worker processes per service and gateway (own stack only)"),
     drain_timeout: float = typer.Option(120.0, help="Longest wait for the events to be applied"),
+    rate: float | None = typer.Option(None, min=0.1, help="Open loop: calls (flow), bookings (book) or searches "
+                                                          "(search) a second; default: closed loop"),
     json_file: Path | None = typer.Option(None, "--json", help="Write the report here as JSON"),
     data_dir: Path | None = typer.Option(None, help="With --url: the stack's data dir (secrets, SQLite files)"),
     booking_db: str | None = typer.Option(None, help="With --url: booking-svc's database URL, for the checks"),
@@ -140,7 +142,7 @@ def bench_rush(
         url=url, data_dir=data_dir, booking_db=booking_db, desk_db=desk_db, mode=mode, agents=agents,
         contention_agents=contention_agents, hot_practices=hot_practices, duration=duration, warmup=warmup,
         practices=practices, patients_per_practice=patients_per_practice, clinicians=clinicians, with_limits=limits,
-        limits_seconds=limits_seconds, service_workers=service_workers, drain_timeout=drain_timeout,
+        limits_seconds=limits_seconds, service_workers=service_workers, drain_timeout=drain_timeout, rate=rate,
         json_path=json_file, console=console))
     if report["double_bookings"] or report["acknowledged_bookings_missing"] or not report["drained"]:
         raise typer.Exit(1)  # correctness failed (speed never fails a run)

@@ -68,7 +68,7 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
                agents: int, contention_agents: int, hot_practices: int, duration: float, warmup: float,
                practices: int, patients_per_practice: int, clinicians: int, with_limits: bool,
                limits_seconds: float, service_workers: int, drain_timeout: float, json_path: Path | None,
-               console: Console) -> dict[str, Any]:
+               console: Console, rate: float | None = None) -> dict[str, Any]:
     log = console.print
     stack: PostgresStack | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -105,7 +105,7 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             log("rush: booking-svc's statistics refreshed (ANALYZE) after seeding, as autovacuum would")
         cfg = rush_bench.RushConfig(url=target.url, jwt_secret=target.jwt_secret, mode=mode, agents=agents,
                                     contention_agents=contention_agents, hot_practices=hot_practices,
-                                    duration=duration, warmup=warmup, drain_timeout=drain_timeout)
+                                    duration=duration, warmup=warmup, drain_timeout=drain_timeout, rate=rate)
         progress, task = _progress(console, warmup + duration)
 
         def tick(rec: rush_bench.Recorder, clock: rush_bench.Clock) -> None:

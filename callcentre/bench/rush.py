@@ -5,6 +5,12 @@ their practice's next 14 days (GET /slots), hold a slot (POST /holds), book it (
 (PATCH /calls/{id}). A second group hammers the same few practices, taking from the first few slots offered, so
 holds and bookings really race. `--mode book` sends only the bookings (slot ids fetched beforehand).
 
+By default the agents run a closed loop: each starts its next call as soon as the last one ends, so the run
+finds the stack's ceiling, and latencies there are mostly queueing. `--rate R` runs an open loop instead: calls
+(or bookings, or searches) arrive R a second on a fixed schedule, whichever agent is free takes the next one, and
+the first step's latency counts from when it was due, so a stack that falls behind shows it in the figures
+rather than slowing the load down (no coordinated omission).
+
 Afterwards the databases are checked (no slot booked twice, every 201 stored) and the booked events are
 followed from booking-svc's outbox to agent-desk-svc's inbox (published = applied, and the lag). Samples of the
 first `warmup` seconds are left out of the figures but not out of the checks."""
@@ -47,6 +53,7 @@ class RushConfig:
     request_timeout: float = 15.0
     drain_timeout: float = 120.0
     keep_timeline: bool = False
+    rate: float | None = None  # arrivals a second (open loop); None: closed loop
 
 
 @dataclass
@@ -93,6 +100,29 @@ class Clock:
         return time.perf_counter() < self.deadline
 
 
+class Pacer:
+    """Open-loop arrivals at a fixed rate. `due()` hands out the next arrival's time, waiting until then; an
+    agent that frees up late gets a time already past, and the request's latency counts from it."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next = time.perf_counter()
+
+    async def due(self) -> float:
+        due, self.next = self.next, self.next + self.interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return due
+
+
+async def _next_start(clock: Clock, pacer: Pacer | None) -> float | None:
+    """When the agent's next call (or request) began: its due time in an open loop, now in a closed one; None
+    once the run is over."""
+    began = await pacer.due() if pacer is not None else time.perf_counter()
+    return began if clock.running() else None
+
+
 def _days(today: date) -> dict[str, str]:
     return {"from": today.isoformat(), "to": (today + timedelta(days=13)).isoformat()}
 
@@ -100,8 +130,7 @@ def _days(today: date) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------- the flow
 
 async def one_call(client: HttpClient, rec: Recorder, rng: random.Random, *, practice: str, patients: list[str],
-                   search_limit: int, window: dict[str, str]) -> None:
-    began = time.perf_counter()
+                   search_limit: int, window: dict[str, str], began: float) -> None:
     r = await client.post("/api/v1/calls", json={})
     rec.record("call_start", began, r)
     if r.status != 201:
@@ -150,11 +179,11 @@ async def one_call(client: HttpClient, rec: Recorder, rng: random.Random, *, pra
 
 
 async def flow_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: random.Random, *, practice: str,
-                     patients: list[str], search_limit: int, today: date) -> None:
+                     patients: list[str], search_limit: int, today: date, pacer: Pacer | None = None) -> None:
     window = _days(today)
-    while clock.running():
+    while (began := await _next_start(clock, pacer)) is not None:
         await one_call(client, rec, rng, practice=practice, patients=patients, search_limit=search_limit,
-                       window=window)
+                       window=window, began=began)
 
 
 # ---------------------------------------------------------------------------------------------- bookings only
@@ -186,13 +215,12 @@ class SlotPool:
 
 
 async def book_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: random.Random, pool: SlotPool, *,
-                     practice: str, patients: list[str], hot: bool) -> None:
-    while clock.running():
+                     practice: str, patients: list[str], hot: bool, pacer: Pacer | None = None) -> None:
+    while (t := await _next_start(clock, pacer)) is not None:
         slot_id = pool.contend(practice) if hot else pool.take(practice)
         if slot_id is None:
             rec.slots_exhausted += 1
             return
-        t = time.perf_counter()
         r = await client.post("/api/v1/appointments", json={"slot_id": slot_id, "nhs_number": rng.choice(patients),
                                                              "reason": "8am rush"})
         rec.record("book", t, r)
@@ -203,12 +231,11 @@ async def book_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: rando
 
 
 async def search_agent(client: HttpClient, rec: Recorder, clock: Clock, rng: random.Random, *, practices: list[str],
-                       today: date) -> None:
+                       today: date, pacer: Pacer | None = None) -> None:
     """A 20-practice, 14-day search (first page of 50): an agent looking across a whole area."""
     window = _days(today)
-    while clock.running():
+    while (t := await _next_start(clock, pacer)) is not None:
         chosen = rng.sample(practices, min(WIDE_SEARCH_PRACTICES, len(practices)))
-        t = time.perf_counter()
         rec.record("search_wide", t, await client.get("/api/v1/slots", params={"practice": chosen, **window,
                                                                              "limit": 50}))
 
@@ -312,17 +339,20 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
     if cfg.keep_timeline and rec.timeline is None:
         rec.timeline = []
 
+    pacer = Pacer(cfg.rate) if cfg.rate else None  # one schedule shared by every agent
+
     def agent_task(n: int) -> Any:
         user, practice, is_hot = assignments[n]
         agent_rng = random.Random(n)
         if cfg.mode == "search":
-            return search_agent(clients[n], rec, clock, agent_rng, practices=region.practices, today=today)
+            return search_agent(clients[n], rec, clock, agent_rng, practices=region.practices, today=today,
+                                pacer=pacer)
         if cfg.mode == "flow":
             return flow_agent(clients[n], rec, clock, agent_rng, practice=practice, patients=region.patients[practice],
-                              search_limit=HOT_SEARCH_LIMIT if is_hot else SEARCH_LIMIT, today=today)
+                              search_limit=HOT_SEARCH_LIMIT if is_hot else SEARCH_LIMIT, today=today, pacer=pacer)
         assert pool is not None
         return book_agent(clients[n], rec, clock, agent_rng, pool, practice=practice,
-                          patients=region.patients[practice], hot=is_hot)
+                          patients=region.patients[practice], hot=is_hot, pacer=pacer)
 
     cpu_from: list[Any] = []
 
@@ -379,6 +409,8 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
         "agents": cfg.agents,
         "contention_agents": cfg.contention_agents,
         "hot_practices": hot,
+        # Open loop: calls (flow), bookings (book) or searches (search) offered a second; None: closed loop.
+        "offered_rate_per_s": cfg.rate,
         "practices": len(region.practices),
         "duration_s": cfg.duration,
         "warmup_s": cfg.warmup,
@@ -435,9 +467,11 @@ def add_ratios(report: dict[str, Any], limits: dict[str, Any] | None) -> None:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"Rush ({report['mode']}): {report['agents']} agents + {report['contention_agents']} contending for "
-             f"{', '.join(report['hot_practices'])}; {report['practices']} practices; {report['measured_s']} s measured "
-             f"after {report['warmup_s']} s warm-up"]
+    loop = (f"open loop, {report['offered_rate_per_s']}/s offered" if report.get("offered_rate_per_s")
+            else "closed loop")
+    lines = [f"Rush ({report['mode']}, {loop}): {report['agents']} agents + {report['contention_agents']} contending "
+             f"for {', '.join(report['hot_practices'])}; {report['practices']} practices; {report['measured_s']} s "
+             f"measured after {report['warmup_s']} s warm-up"]
     lines.append(f"  bookings            {report['bookings']}  ({report['bookings_per_s']}/s; "
                  f"{report['bookings_total']} including warm-up)")
     if report.get("completed_calls") is not None:

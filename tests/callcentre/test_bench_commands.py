@@ -33,9 +33,11 @@ def test_bench_rush_books_through_the_gateway_and_checks_nothing_was_lost(tmp_pa
     run = subprocess.run([*CLI, "rush", "--mode", "flow", "--agents", "4", "--contention-agents", "2",
                           "--hot-practices", "1", "--practices", "3", "--patients-per-practice", "20",
                           "--clinicians", "2", "--duration", "4", "--warmup", "1", "--no-limits",
-                          "--drain-timeout", "60", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                          "--drain-timeout", "60", "--rate", "4", "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(out.read_text())
+    assert report["offered_rate_per_s"] == 4.0 and "open loop, 4.0/s offered" in run.stdout
     assert report["bookings_total"] > 0
     assert report["completed_calls"] is not None
     assert {"search", "hold", "book"} <= set(report["steps"])

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from callcentre.bench import cpu
-from callcentre.bench.rush import SlotPool, add_ratios, format_report
+from callcentre.bench.rush import Pacer, SlotPool, add_ratios, format_report
 from callcentre.bench.stats import latency_summary, merge_counts, per_second, percentile, ratio
 
 
@@ -110,3 +110,15 @@ def test_slot_pool_gives_calm_agents_distinct_slots_and_hot_agents_the_same_few(
     pool.settle("H", "h0")
     assert "h0" not in {pool.contend("H") for _ in range(50)}
     assert pool.take("missing") is None
+
+
+async def test_the_open_loop_schedule_does_not_wait_for_the_stack():
+    """Arrivals are due at fixed intervals whatever happens to earlier requests; an agent that frees up late is
+    handed a time already past, so the wait shows in that request's latency (no coordinated omission)."""
+    pacer = Pacer(rate=1000.0)
+    dues = [await pacer.due() for _ in range(5)]
+    assert [round(b - a, 9) for a, b in zip(dues, dues[1:])] == [0.001] * 4
+    pacer.next -= 10.0  # the stack fell ten seconds behind
+    late = await pacer.due()
+    assert late == pytest.approx(dues[-1] + 0.001 - 10.0)
+    assert (await pacer.due()) - late == pytest.approx(0.001)
