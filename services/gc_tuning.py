@@ -1,8 +1,8 @@
 """The cyclic garbage collector, tuned for a request-serving process. With CPython's default thresholds
-(700, 10, 10) a service under the 8am rush ran a young collection every few requests and a full one every few
-seconds; a full collection walked every object made at start-up (the ORM's mappers, pydantic's validators, the
-routes) and stalled the event loop for 150-260 ms each time, and collections took 4-29 % of a core
-(measured with gc.callbacks in booking-svc and agent-desk-svc, `callcentre bench rush --mode flow`).
+(700, 10, 10), a service under the 8am rush ran a full collection every few seconds. Each full collection
+walked every object made at start-up (the ORM's mappers, pydantic's validators, the routes) and stalled the
+event loop for 150-260 ms, and collections of all generations took 4-29 % of a core (measured with
+gc.callbacks in booking-svc and agent-desk-svc during `callcentre bench rush --mode flow`).
 
 After start-up, `freeze_startup_objects` moves everything alive into the permanent generation, which no
 collection walks again, and raises the young generation's threshold so that collections run far less often.

@@ -40,8 +40,8 @@ class ServiceSettings(BaseSettings):
     # peak, many small batches cost more CPU per event than the few milliseconds of delay they save.
     event_linger_seconds: float = 0.02
     # How long a consumer's pull waits for its batch to fill. JetStream holds a pull open until the batch is full
-    # or this expires, so it bounds how long an event can sit fetched but unapplied when traffic is light; at
-    # 1 s, the 8am rush's events waited 1-5 s before the desk applied them.
+    # or this expires, so it bounds how long an event can sit fetched but unapplied when traffic is light. At
+    # 1 s, the desk's fetches in the 8am rush took up to 1.2 s and handed over events up to 4.7 s old.
     event_fetch_wait_seconds: float = Field(0.1, gt=0, le=5)
     # Published outbox rows (event payloads, NHS numbers among them) and processed inbox rows are deleted after
     # this many days, checked every prune interval. Longer than JetStream keeps a message, so a redelivered event
