@@ -96,6 +96,9 @@ class TransactionalRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
+        # A GET that does not declare WritesOnRead only reads: it gets a read-only session (services.db).
+        read_only = self.methods <= {"GET", "HEAD"} and not any(
+            getattr(d, "dependency", None) is _writes_on_read for d in self.dependencies)
 
         async def route_handler(request: Request) -> Response:
             refused = await _refuse_nul(request)
@@ -103,7 +106,7 @@ class TransactionalRoute(APIRoute):
                 return refused
             db: Database = request.app.state.db
             token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
-            session = db.session()
+            session = db.session(read_only=read_only)
             request.state.db_session = session
             try:
                 response = await handler(request)

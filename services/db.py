@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, MetaData, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -35,6 +36,29 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+class ReadOnlyWrite(RuntimeError):
+    """A request that was opened read-only tried to write: declare it with `WritesOnRead` (services.app)."""
+
+
+class ReadOnlySession(Session):
+    """The session of a request that only reads. On PostgreSQL its connection runs in autocommit: each statement
+    is its own transaction, which under READ COMMITTED sees exactly what it would inside BEGIN ... COMMIT (every
+    statement takes a fresh snapshot either way), without the two round trips. Because nothing would hold
+    several writes together, any write is refused, on SQLite too, so the tests catch it on both."""
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_statement_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyWrite("a read-only request ran a write statement")
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyWrite("a read-only request changed rows")
+
+
 class Database:
     """The engine and session factory of one service's own database.
 
@@ -48,6 +72,10 @@ class Database:
         self.engine: AsyncEngine = _engine(url, pool_size, pool_pre_ping, echo)
         self.background_engine: AsyncEngine = _engine(url, background_pool_size, pool_pre_ping, echo)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        # SQLite keeps its deferred read transaction (it never blocks writers there); the pool is shared.
+        read_engine = self.engine if is_sqlite(url) else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_sessionmaker = async_sessionmaker(read_engine, expire_on_commit=False, class_=AsyncSession,
+                                                    sync_session_class=ReadOnlySession)
         self.background_sessionmaker = async_sessionmaker(self.background_engine, expire_on_commit=False,
                                                           class_=AsyncSession)
 
@@ -55,8 +83,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def session(self, *, background: bool = False) -> AsyncSession:
-        session = (self.background_sessionmaker if background else self.sessionmaker)()
+    def session(self, *, background: bool = False, read_only: bool = False) -> AsyncSession:
+        if read_only:
+            session = self.read_sessionmaker()
+        else:
+            session = (self.background_sessionmaker if background else self.sessionmaker)()
         session.info["producer"] = self.producer
         return session
 

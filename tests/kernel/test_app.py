@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import httpx
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.app import DbSession, create_app, service_router
+from services.app import DbSession, WritesOnRead, create_app, service_router
 from services.auth import CurrentPrincipal
 from services.contracts.desk import CallStarted
-from services.db import kernel_metadata
+from services.db import ReadOnlyWrite, kernel_metadata
 from services.errors import Conflict
 from services.outbox import outbox_table, record_event
 from services.settings import ServiceSettings
 from tests.support.apps import AGENT
+from tests.support.databases import create_database, drop_database
 
 
 class Body(BaseModel):
@@ -45,11 +48,33 @@ def build(settings: ServiceSettings):
         n = (await session.execute(select(func.count()).select_from(outbox_table))).scalar_one()
         return {"events": n}
 
+    @router.get("/undeclared-event")
+    async def undeclared_event(session: DbSession, principal: CurrentPrincipal) -> dict:
+        await record_event(session, CallStarted(call_id="r1", agent=principal.subject,
+                                                started_at=datetime.now(timezone.utc)), subject_key="A81001")
+        return {}
+
+    @router.get("/undeclared-update")
+    async def undeclared_update(session: DbSession) -> dict:
+        await session.execute(outbox_table.update().values(subject="changed"))
+        return {}
+
+    async def transaction_ids(session: AsyncSession) -> list[int]:
+        return [(await session.execute(text("SELECT txid_current()"))).scalar_one() for _ in range(2)]
+
+    @router.get("/transactions")
+    async def transactions(session: DbSession) -> list[int]:
+        return await transaction_ids(session)
+
+    @router.get("/transactions-declared", dependencies=[WritesOnRead])
+    async def transactions_declared(session: DbSession) -> list[int]:
+        return await transaction_ids(session)
+
     return create_app(settings, title="test", routers=[router])
 
 
-@pytest.fixture
-async def client(database_url: str, nats_url: str):
+@asynccontextmanager
+async def running(database_url: str, nats_url: str):
     settings = ServiceSettings(service_name="test-svc", database_url=database_url, nats_url=nats_url)
     app = build(settings)
     async with app.router.lifespan_context(app):
@@ -57,6 +82,36 @@ async def client(database_url: str, nats_url: str):
             await conn.run_sync(kernel_metadata.create_all)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             yield c
+
+
+@pytest.fixture
+async def client(database_url: str, nats_url: str):
+    async with running(database_url, nats_url) as c:
+        yield c
+
+
+async def test_a_get_that_writes_without_declaring_it_is_refused_and_writes_nothing(client: httpx.AsyncClient):
+    """A plain GET gets a read-only session (autocommit on PostgreSQL, where writes would not be atomic)."""
+    assert (await client.post("/api/v1/things", json={"call_id": "c1"}, headers=AGENT)).status_code == 201
+    with pytest.raises(ReadOnlyWrite):
+        await client.get("/api/v1/things/undeclared-event", headers=AGENT)
+    with pytest.raises(ReadOnlyWrite):
+        await client.get("/api/v1/things/undeclared-update")
+    assert (await client.get("/api/v1/things/count", headers=AGENT)).json() == {"events": 1}
+
+
+async def test_on_postgresql_a_plain_get_runs_without_begin_and_commit(nats_url: str, tmp_path):
+    """Each statement of a read-only request is its own transaction (no BEGIN/COMMIT round trips); a GET that
+    declares WritesOnRead keeps one transaction for all its statements."""
+    url = create_database("postgresql", "readonly", tmp_path)
+    try:
+        async with running(url, nats_url) as c:
+            first, second = (await c.get("/api/v1/things/transactions")).json()
+            assert first != second
+            first, second = (await c.get("/api/v1/things/transactions-declared")).json()
+            assert first == second
+    finally:
+        drop_database(url)
 
 
 async def test_success_commits_and_a_domain_error_rolls_back_with_problem_json(client: httpx.AsyncClient):
