@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.background import cancel_and_wait
-from services.db import Database, ReadOnlySession, ReadOnlyWrite, kernel_metadata, sqlite_write_intent
+from services.db import Database, kernel_metadata, sqlite_write_intent
 from services.events import Envelope, EventData
 from services.logging import get_logger, request_id_var
 from services.messaging import Messaging
@@ -48,8 +48,6 @@ async def record_event(session: AsyncSession, event: EventData, *, subject_key: 
     """Add an event to the outbox inside the caller's (uncommitted) transaction. The rows are written together,
     in one INSERT, just before the transaction commits (a booking records three events: one statement, not
     three); a transaction that rolls back writes none."""
-    if isinstance(session.sync_session, ReadOnlySession):
-        raise ReadOnlyWrite("a read-only request recorded an event")
     if not session.in_transaction():
         await session.connection()  # begin now, so this event belongs to this transaction and ends with it
     envelope = Envelope.wrap(event, producer=session.info.get("producer", "unknown"), subject_key=subject_key,
