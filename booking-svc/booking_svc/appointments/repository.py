@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
-from booking_svc.db import chunks
+from booking_svc.db import chunks, dialect_name
 
 
 async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
@@ -28,8 +28,7 @@ _INSERT_NEW = {name: dialect.insert(Appointment.__table__)
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:
     """False when the booking reference is taken. Any other conflict (the slot's one active appointment) raises
     IntegrityError."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (await session.execute(_INSERT_NEW[dialect], values)).first() is not None
+    return (await session.execute(_INSERT_NEW[dialect_name(session)], values)).first() is not None
 
 
 async def search(session: AsyncSession, *, nhs_number: str | None, practice: str | None, visible_to: str | None,

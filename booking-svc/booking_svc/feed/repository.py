@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking_svc.db import insert_ignoring_duplicates
+from booking_svc.db import dialect_name, insert_ignoring_duplicates
 from booking_svc.feed.models import FeedCounter, FeedEntry
 
 
@@ -45,7 +45,7 @@ async def add(session: AsyncSession, *, ods_code: str, seq: int, kind: str, appo
 async def append(session: AsyncSession, *, ods_code: str, kind: str, appointment_id: str, occurred_at: datetime,
                  body: dict[str, Any]) -> int:
     """Take the practice's next number and write the entry; returns the number."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         seq = (await session.execute(_BUMP_AND_ADD, {
             "p_ods": ods_code, "p_kind": kind, "p_appointment_id": appointment_id, "p_occurred_at": occurred_at,
             "p_body": body})).scalar_one_or_none()
