@@ -160,13 +160,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """The dialect's own INSERT construct, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
 async def upsert(session: AsyncSession, table: Table, values: Mapping[str, Any] | list[Mapping[str, Any]], *,
                  key: list[str], update: Callable[[Any], Mapping[str, Any]] | None = None,
                  where: Callable[[Any], ColumnElement[bool]] | None = None) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE (or DO NOTHING without `update`), atomic on both dialects.
     `update` and `where` receive the proposed row (`excluded`)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(values)
+    statement = dialect_insert(session.get_bind().dialect.name)(table).values(values)
     if update is None:
         await session.execute(statement.on_conflict_do_nothing(index_elements=key))
         return

@@ -13,12 +13,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, String, Table
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.background import cancel_and_wait
-from services.db import Database, kernel_metadata
+from services.db import Database, dialect_insert, kernel_metadata
 from services.events import STREAMS, Envelope, EventData, stream_for_subject
 from services.logging import get_logger
 from services.messaging import Messaging
@@ -228,9 +226,8 @@ class EventConsumer:
         consumer's every inbox row (18-37 ms for a batch of 100 once the inbox held 2,500 rows). A concurrent
         apply of the same event waits for the other transaction and then finds the row, so it is not applied
         twice; if the other rolls back, this one records it."""
-        insert = postgresql_insert if self.db.dialect == "postgresql" else sqlite_insert
         now = datetime.now(timezone.utc)
-        statement = (insert(inbox_table)
+        statement = (dialect_insert(self.db.dialect)(inbox_table)
                      .values([{"consumer": self.durable, "event_id": event_id, "subject": subject, "processed_at": now}
                               for event_id, subject in events])
                      .on_conflict_do_nothing(index_elements=[inbox_table.c.consumer, inbox_table.c.event_id])

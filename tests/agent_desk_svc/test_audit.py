@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import delete, select
+
+from agent_desk_svc.audit.models import AuditRecord
 from services.contracts.audit import BookingAuditRecorded, RegistryAuditRecorded
+from services.inbox import inbox_table
 from tests.agent_desk_svc.conftest import Desk, staff
 from tests.support.apps import practice, wait_until
 
@@ -77,3 +81,21 @@ async def test_audit_events_from_every_service_are_searchable(desk: Desk) -> Non
 
     recorded = await wait_until(own_search_recorded)
     assert recorded[0]["service"] == "agent-desk-svc" and recorded[0]["query_kind"] == "by_patient"
+
+
+async def test_an_audit_event_redelivered_after_its_inbox_row_was_pruned_is_kept_once(desk: Desk) -> None:
+    """The inbox forgets old event ids (retention); the audit trail's own key still keeps one record per event."""
+    lookup = await desk.publish(RegistryAuditRecorded(
+        actor="carol", role="agent", action="patient.lookup", target_kind="patient", nhs_number=NHS,
+        query_kind="nhs_number", result_count=1, at=T1), subject_key="carol")
+    await wait_until(lambda: desk.drained("REGISTRY"))
+    async with desk.app.state.db.session() as session:
+        await session.execute(delete(inbox_table))
+        await session.commit()
+    await desk.republish(lookup, msg_id="after-pruning")
+    await wait_until(lambda: desk.drained("REGISTRY"))
+    async with desk.app.state.db.session() as session:
+        ids = (await session.execute(select(AuditRecord.id).where(AuditRecord.actor == "carol"))).scalars().all()
+        inbox_ids = (await session.execute(select(inbox_table.c.event_id))).scalars().all()
+    assert ids == [str(lookup.id)]
+    assert inbox_ids == [str(lookup.id)]  # it was applied again (the inbox did not know it), and stored once

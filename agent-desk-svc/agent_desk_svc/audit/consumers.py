@@ -14,11 +14,9 @@ from services.timeutil import as_utc
 
 
 async def _store_audit_records(session: AsyncSession, items: list[tuple[Envelope, _AuditRecorded]]) -> None:
-    """Store each record once (its id is the event's): one query for those already kept, one insert for the rest."""
+    """Store each record once (its id is the event's): one insert that skips the records already kept."""
     records = {str(envelope.id): (envelope, data) for envelope, data in items}
-    new_ids = set(records) - await repository.existing_ids(session, list(records))
-    await repository.add(session, [_record(record_id, *records[record_id]) for record_id in records
-                                   if record_id in new_ids])
+    await repository.add_new(session, [_record(record_id, *record) for record_id, record in records.items()])
 
 
 on_audit_recorded = Batched(_store_audit_records)
