@@ -180,7 +180,9 @@ class LiveHub:
 
     async def _on_message(self, msg: Any) -> None:
         subject: str = msg.subject
-        if not subject.startswith(_DASHBOARD_SUBJECTS):
+        # No one to push to: every booking and desk event reaches every process here, so do nothing for it
+        # (no parse, no timer). A stream that opens later is sent the current figures first.
+        if not self._clients or not subject.startswith(_DASHBOARD_SUBJECTS):
             return
         if subject == SlotAvailabilityChanged.subject():
             try:
