@@ -120,8 +120,6 @@ class TransactionalRoute(APIRoute):
             finally:
                 await session.close()
                 sqlite_write_intent.reset(token)
-            if session.info.get("outbox_dirty"):
-                request.app.state.relay.wake()
             return response
 
         return route_handler

@@ -59,6 +59,10 @@ def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlyWrite("a read-only request changed rows")
 
 
+# session.info key of the callback that takes the outbox rows of a transaction that has just committed.
+ON_EVENTS_COMMITTED = "outbox_on_events_committed"
+
+
 class Database:
     """The engine and session factory of one service's own database.
 
@@ -78,6 +82,8 @@ class Database:
                                                     sync_session_class=ReadOnlySession)
         self.background_sessionmaker = async_sessionmaker(self.background_engine, expire_on_commit=False,
                                                           class_=AsyncSession)
+        # Set by the outbox relay (services.outbox): it publishes committed rows without reading them back.
+        self.on_events_committed: Callable[[list[dict[str, Any]]], None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -89,7 +95,12 @@ class Database:
         else:
             session = (self.background_sessionmaker if background else self.sessionmaker)()
         session.info["producer"] = self.producer
+        session.info[ON_EVENTS_COMMITTED] = self._events_committed
         return session
+
+    def _events_committed(self, rows: list[dict[str, Any]]) -> None:
+        if self.on_events_committed is not None:
+            self.on_events_committed(rows)
 
     @asynccontextmanager
     async def transaction(self, *, background: bool = False) -> AsyncIterator[AsyncSession]:

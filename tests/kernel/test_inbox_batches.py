@@ -14,6 +14,7 @@ from services.db import Database
 from services.events import Envelope
 from services.inbox import Batched, EventConsumer, inbox_table
 from services.messaging import Messaging
+from tests.support.apps import wait_until
 from tests.support.natsserver import NatsServer
 
 test_metadata = MetaData()
@@ -105,8 +106,12 @@ async def test_a_batch_is_applied_once_in_order_and_a_bad_message_is_dealt_with_
             inbox = (await session.execute(select(inbox_table.c.event_id).where(
                 inbox_table.c.consumer == "batched"))).scalars().all()
         assert sorted(inbox) == sorted(str(e.id) for e in first + second + third)
-        info = await js.consumer_info("DESK", "batched")
-        assert info.num_ack_pending == 0 and info.num_pending == 0  # acked (or terminated): nothing comes back
+
+        async def settled() -> bool:  # an ack is a plain publish: the server may count it a moment later
+            info = await js.consumer_info("DESK", "batched")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        assert await wait_until(settled, timeout=10)  # acked (or terminated): nothing comes back
         await sub.unsubscribe()
     finally:
         await messaging.close()

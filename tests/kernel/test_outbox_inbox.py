@@ -202,3 +202,29 @@ async def test_two_replicas_applying_the_same_event_at_once_apply_it_once(db: Da
     assert calls == ["call-11"]
     async with db.session() as session:
         assert (await session.execute(select(applied_table.c.call_id))).scalars().all() == ["call-11"]
+
+
+async def test_committed_rows_are_published_straight_away_without_the_poll(db: Database, nats_server: NatsServer):
+    """The relay polls the table only at start here: what it publishes afterwards came from the commit handover.
+    Nothing of a transaction that rolled back, even after a savepoint inside it had committed, is handed over."""
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    relay = OutboxRelay(db, messaging, poll_seconds=3600)
+    relay.start()
+    try:
+        await asyncio.wait_for(messaging.wait_ready(), 10)
+        await asyncio.sleep(0.2)  # the start-up poll has run (and found nothing)
+        async with db.session() as session:
+            await session.begin()
+            savepoint = await session.begin_nested()
+            await record_event(session, call_started(1), subject_key="A81001")
+            await savepoint.commit()  # written inside the savepoint, then the whole transaction rolls back
+            await session.rollback()
+        async with db.transaction() as session:
+            kept = await record_event(session, call_started(2), subject_key="A81001")
+        await wait_until(lambda: relay_pending_zero(db), timeout=10)
+        messages = await stream_messages(nats_server.url)
+        assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(kept.id)]
+    finally:
+        await relay.stop()
+        await messaging.close()
