@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import services.contracts  # noqa: F401 - registers every event contract
+from services.accesslog import AccessLog
 from services.auth import IdentityVerifier
 from services.db import Database, sqlite_write_intent
 from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
@@ -151,9 +152,10 @@ WritesOnRead = Depends(_writes_on_read)
 class RequestContextMiddleware:
     """Request id in and out, an access log line without query strings, per-route metrics, a body size limit."""
 
-    def __init__(self, app: ASGIApp, service: str, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, service: str, access_log: AccessLog, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.service = service
+        self.access_log = access_log
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -208,9 +210,9 @@ class RequestContextMiddleware:
             route_path = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(self.service, scope["method"], route_path, status_holder[0]).inc()
             HTTP_LATENCY.labels(self.service, route_path).observe(elapsed)
-            if route_path not in ("/healthz", "/readyz", "/metrics"):
-                log.info("http.request", method=scope["method"], route=route_path, status=status_holder[0],
-                         ms=round(elapsed * 1000, 2))
+            if self.access_log.enabled and route_path not in ("/healthz", "/readyz", "/metrics"):
+                self.access_log.write(request_id=rid, method=scope["method"], route=route_path,
+                                      status=status_holder[0], ms=round(elapsed * 1000, 2))
             request_id_var.reset(token)
 
 
@@ -336,12 +338,14 @@ def create_app(
             result = hook(app)
             if asyncio.iscoroutine(result):
                 await result
+        access_log_flusher = asyncio.ensure_future(AccessLog.flush_every())
         freeze_startup_objects()
         log.info("service.started", database=db.dialect)
         try:
             yield
         finally:
             app.state.draining = True
+            access_log_flusher.cancel()
             for hook in on_shutdown:
                 result = hook(app)
                 if asyncio.iscoroutine(result):
@@ -352,13 +356,15 @@ def create_app(
             await relay.stop(settings.shutdown_flush_seconds)
             await messaging.close()
             await db.dispose()
+            AccessLog.flush()
             log.info("service.stopped")
 
     app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.state.identity_verifier = IdentityVerifier(settings.identity_secret)
-    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name,
+                       access_log=AccessLog(True, settings.log_level, settings.service_name, "services.app"))
     _install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

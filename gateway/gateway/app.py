@@ -20,7 +20,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
-from gateway.accesslog import AccessLog
 from gateway.authentication import ApiKeys, IdentityTokens, StaffAccounts, StaffTokens
 from gateway.metrics import REJECTED, UPSTREAM_ERRORS, UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from gateway.openapi import SPEC_PATH, MergedOpenApi
@@ -29,6 +28,7 @@ from gateway.ratelimit import RateLimits
 from gateway.routes import (UI_UPSTREAM, Route, Timeout, match_route, practices_in_query, split_api_path)
 from gateway.settings import Settings
 from gateway.upstreams import Upstream, build_upstreams
+from services.accesslog import AccessLog
 from services.auth import IDENTITY_HEADER, Principal
 from services.errors import DomainError, Forbidden, NotFound, Unauthorized
 from services.gc_tuning import freeze_startup_objects
@@ -73,7 +73,7 @@ class Gateway:
         self.rate_limits = RateLimits(settings)
         self.openapi = MergedOpenApi(self.upstreams, settings.openapi_cache_seconds,
                                      settings.openapi_retry_seconds)
-        self.access_log = AccessLog(settings.access_log, settings.log_level, settings.service_name)
+        self.access_log = AccessLog(settings.access_log, settings.log_level, settings.service_name, "gateway.access")
         self._flusher: asyncio.Task[None] | None = None
         self.max_body = settings.max_body_bytes
         self.max_page = settings.max_page_size
@@ -108,7 +108,7 @@ class Gateway:
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
                 log.info("gateway.started", upstreams=self.settings.upstream_urls())
-                self._flusher = asyncio.ensure_future(self._flush_access_log())
+                self._flusher = asyncio.ensure_future(AccessLog.flush_every())
                 freeze_startup_objects()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -119,12 +119,6 @@ class Gateway:
                     await upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    @staticmethod
-    async def _flush_access_log() -> None:
-        while True:  # access lines are written without a flush each; at most a second late
-            await asyncio.sleep(1.0)
-            AccessLog.flush()
 
     # ------------------------------------------------------------------------------------------ one request
 

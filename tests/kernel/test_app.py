@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
@@ -193,3 +194,16 @@ async def test_readiness_is_false_without_nats(database_url: str):
             r = await c.get("/readyz")
             assert r.status_code == 503 and r.json()["checks"]["nats"] == "unavailable"
             assert (await c.get("/healthz")).status_code == 200  # alive, and serving, without NATS
+
+
+async def test_each_request_writes_one_access_line_without_the_query_or_a_patients_number(
+        client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]):
+    capsys.readouterr()
+    response = await client.get("/api/v1/things/cast", params={"value": 1, "q": "9434765919"},
+                                headers={**AGENT, "X-Request-ID": "9434765919"})
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"http.request"' in line]
+    assert len(lines) == 1
+    assert lines[0] == {**lines[0], "event": "http.request", "service": "test-svc", "method": "GET",
+                        "route": "/api/v1/things/cast", "status": 200, "request_id": "*******919"}
+    assert "9434765919" not in json.dumps(lines) and "q=" not in json.dumps(lines)
