@@ -160,8 +160,12 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 if self._committed:
-                    await self.publish_committed()
+                    published = await self.publish_committed()
                     delay = 0.2
+                    if published < self.batch_size and self.linger_seconds:
+                        # Under steady traffic rows keep arriving: going round at once made batches of one or
+                        # two commits and cost more CPU per event than it saved in lag.
+                        await asyncio.sleep(self.linger_seconds)
                     continue
                 if loop.time() >= next_poll:
                     # Rows younger than a poll interval are most likely on their way through the quick path.
