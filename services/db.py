@@ -180,11 +180,15 @@ async def upsert(session: AsyncSession, table: Table, values: Mapping[str, Any] 
                  key: list[str], update: Callable[[Any], Mapping[str, Any]] | None = None,
                  where: Callable[[Any], ColumnElement[bool]] | None = None) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE (or DO NOTHING without `update`), atomic on both dialects.
-    `update` and `where` receive the proposed row (`excluded`)."""
-    statement = dialect_insert(session.get_bind().dialect.name)(table).values(values)
-    if update is None:
-        await session.execute(statement.on_conflict_do_nothing(index_elements=key))
+    `update` and `where` receive the proposed row (`excluded`). A list of rows is sent as one statement with many
+    parameter sets: rows written into the statement as literal VALUES could not be cached, and compiling a
+    batch's statement anew cost more than running it."""
+    if not values:
         return
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=key, set_=dict(update(statement.excluded)),
-        where=where(statement.excluded) if where is not None else None))
+    insert = dialect_insert(session.get_bind().dialect.name)(table)
+    if update is None:
+        statement = insert.on_conflict_do_nothing(index_elements=key)
+    else:
+        statement = insert.on_conflict_do_update(index_elements=key, set_=dict(update(insert.excluded)),
+                                                 where=where(insert.excluded) if where is not None else None)
+    await session.execute(statement, values if isinstance(values, list) else dict(values))
