@@ -35,6 +35,7 @@ inbox_table = Table(
 
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 
+# Recording a batch's event ids is on every consumer's hot path: the statement is built once per dialect.
 _RECORD = {dialect: dialect_insert(dialect)(inbox_table)
            .on_conflict_do_nothing(index_elements=[inbox_table.c.consumer, inbox_table.c.event_id])
            .returning(inbox_table.c.event_id)
