@@ -1,13 +1,12 @@
 """The declarative base of this service's own database (the kernel adds its outbox and inbox tables)."""
 
 from sqlalchemy import MetaData
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import Insert
 from sqlalchemy.sql.schema import Table
 
-from services.db import NAMING_CONVENTION
+from services.db import NAMING_CONVENTION, dialect_insert
 
 
 class Base(DeclarativeBase):
@@ -20,8 +19,7 @@ def dialect_name(session: AsyncSession) -> str:
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (SQLite and PostgreSQL both have it)."""
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()
+    return dialect_insert(dialect_name(session))(table).on_conflict_do_nothing()
 
 
 def chunks(values: list, size: int = 5000):

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
 from booking_svc.db import chunks, dialect_name
+from services.db import dialect_insert
 
 
 async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
@@ -20,9 +20,9 @@ async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
 
 # A new appointment goes in with one Core INSERT, not the ORM's unit of work; a booking reference that is
 # already taken inserts nothing (and the caller draws another) instead of costing a SELECT on every booking.
-_INSERT_NEW = {name: dialect.insert(Appointment.__table__)
+_INSERT_NEW = {name: dialect_insert(name)(Appointment.__table__)
                .on_conflict_do_nothing(index_elements=["booking_reference"]).returning(Appointment.id)
-               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+               for name in ("postgresql", "sqlite")}
 
 
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:

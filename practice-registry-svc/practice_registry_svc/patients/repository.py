@@ -9,11 +9,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from practice_registry_svc.patients.models import Patient
 from practice_registry_svc.practices.models import Practice
+from services.db import dialect_insert
 
 patients = Patient.__table__
 CHUNK = 1000  # rows per statement: well inside both databases' limits on bound parameters
@@ -55,8 +55,7 @@ async def current_registrations(session: AsyncSession, nhs_numbers: Sequence[str
 async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(patients) if dialect == "postgresql" else sqlite.insert(patients)
+    insert = dialect_insert(session.get_bind().dialect.name)(patients)
     # One statement executed with many parameter sets: compiled once (a statement with 1,000 rows of literal
     # VALUES costs more to compile than to run) and batched by the driver.
     statement = insert.on_conflict_do_update(index_elements=[patients.c.nhs_number],
