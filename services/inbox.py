@@ -153,11 +153,10 @@ class EventConsumer:
 
     async def apply_batch(self, work: list[tuple[Envelope, type[EventData], Handler]]) -> list[Envelope]:
         """Apply each event not yet in the inbox, in order, in one transaction; returns those applied."""
-        ids = list(dict.fromkeys(str(envelope.id) for envelope, _c, _h in work))
         applied: list[Envelope] = []
         async with self.db.transaction(background=True) as session:
-            subjects = {str(envelope.id): envelope.subject for envelope, _c, _h in work}
-            recorded = await self._record(session, [(event_id, subjects[event_id]) for event_id in ids])
+            subjects = {str(envelope.id): envelope.subject for envelope, _c, _h in work}  # each id once, in order
+            recorded = await self._record(session, list(subjects.items()))
             fresh: list[tuple[Envelope, type[EventData], Handler]] = []
             for envelope, contract, handler in work:
                 event_id = str(envelope.id)

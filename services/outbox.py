@@ -103,6 +103,10 @@ def _forget_pending_events(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_WRITTEN, None)
 
 
+def _mark_published(event_ids: list[str]) -> Any:
+    return update(outbox_table).where(outbox_table.c.event_id.in_(event_ids)).values(published_at=utcnow())
+
+
 class OutboxRelay:
     def __init__(self, db: Database, messaging: Messaging, *, batch_size: int = 200, poll_seconds: float = 0.5,
                  publish_timeout: float = 5.0, linger_seconds: float = 0.0) -> None:
@@ -196,23 +200,26 @@ class OutboxRelay:
     async def publish_committed(self) -> int:
         """Publish the next batch of rows handed over at commit, then mark them published. Rows that fail stay
         unpublished in the table for the poll."""
+        js = self._jetstream()
         rows = [self._committed.popleft() for _ in range(min(len(self._committed), self.batch_size))]
-        published, failures = await self._publish(rows)
+        published, failures = await self._publish(js, rows)
         if published:
             async with self._marker.begin() as conn:
-                await conn.execute(update(outbox_table).where(outbox_table.c.event_id.in_(published))
-                                   .values(published_at=utcnow()))
+                await conn.execute(_mark_published(published))
         EVENTS_PUBLISHED.labels(self.db.producer).inc(len(published))
         if failures:
             raise failures[0]
         return len(rows)
 
-    async def _publish(self, rows: list[Any]) -> tuple[list[str], list[BaseException]]:
-        """Publish rows (mappings or result rows with subject, payload, event_id), pipelined; returns the event ids
-        JetStream acknowledged, and the failures."""
+    def _jetstream(self) -> Any:
         js = self.messaging.js
         if js is None or not self.messaging.connected:
             raise ConnectionError("NATS is not connected")
+        return js
+
+    async def _publish(self, js: Any, rows: list[Any]) -> tuple[list[str], list[BaseException]]:
+        """Publish rows (mappings with subject, payload, event_id), pipelined; returns the event ids JetStream
+        acknowledged, and the failures."""
         results = await asyncio.gather(
             *(js.publish(r["subject"], r["payload"], timeout=self.publish_timeout, headers={"Nats-Msg-Id": r["event_id"]})
               for r in rows),
@@ -223,11 +230,10 @@ class OutboxRelay:
 
     async def publish_batch(self, settled_seconds: float = 0.0) -> int:
         """Publish the oldest unpublished rows of the table that are at least `settled_seconds` old."""
-        if self.messaging.js is None or not self.messaging.connected:
-            raise ConnectionError("NATS is not connected")
+        js = self._jetstream()  # before any row is locked
         postgres = self.db.dialect == "postgresql"
         async with self.db.session(background=True) as session:
-            query = (select(outbox_table.c.seq, outbox_table.c.event_id, outbox_table.c.subject, outbox_table.c.payload)
+            query = (select(outbox_table.c.event_id, outbox_table.c.subject, outbox_table.c.payload)
                      .where(outbox_table.c.published_at.is_(None)).order_by(outbox_table.c.seq).limit(self.batch_size))
             if settled_seconds:
                 query = query.where(outbox_table.c.created_at < utcnow() - timedelta(seconds=settled_seconds))
@@ -249,13 +255,10 @@ class OutboxRelay:
             published: list[str] = []
             failures: list[BaseException] = []
             try:
-                published, failures = await self._publish(rows)
+                published, failures = await self._publish(js, rows)
             finally:
                 if published:
-                    acknowledged = set(published)
-                    seqs = [r["seq"] for r in rows if r["event_id"] in acknowledged]
-                    await session.execute(update(outbox_table).where(outbox_table.c.seq.in_(seqs))
-                                          .values(published_at=utcnow()))
+                    await session.execute(_mark_published(published))
                 await session.commit()
             EVENTS_PUBLISHED.labels(self.db.producer).inc(len(published))
             if failures:
