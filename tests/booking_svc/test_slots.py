@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from tests.booking_svc.conftest import TOMORROW, Booking, rota, session
+from sqlalchemy import select
+
+from booking_svc.slots.models import Slot
+from services.timeutil import as_utc, london_date
+from tests.booking_svc.conftest import TOMORROW, Booking, nhs, rota, session
 from tests.support.apps import AGENT, practice
 
 TODAY = date(2027, 1, 11)  # the clock starts at 09:00 London
@@ -126,3 +130,49 @@ async def test_a_held_slot_is_hidden_until_its_hold_expires(booking: Booking):
     assert first not in [i["id"] for i in (await search(booking))["items"]]
     booking.clock.advance(seconds=1)
     assert first in [i["id"] for i in (await search(booking))["items"]]
+
+
+async def free_in_day(booking: Booking, day: date) -> int:
+    """The database's own answer, read after the change: slots of A still to start that day, free or with an
+    expired hold."""
+    now = booking.clock()
+    async with booking.app.state.db.session() as db_session:
+        rows = (await db_session.execute(select(Slot.start_at, Slot.status, Slot.hold_expires_at)
+                                         .where(Slot.ods_code == A))).all()
+    return sum(1 for start, status, expires in rows
+               if as_utc(start) >= now and london_date(start) == day
+               and (status == "free" or (status == "held" and as_utc(expires) <= now)))
+
+
+async def test_the_free_count_sent_with_a_hold_or_booking_is_the_days_count_after_it(booking: Booking):
+    """The claim and the count share one statement on PostgreSQL, which sees the slot as it was before the claim:
+    the count must still leave out the slot just taken, whether it was free, held by someone whose hold expired,
+    or held by the caller."""
+    await seed(booking)
+    await booking.seed_practice(A, pcn="PCN-1", patients=[nhs(1), nhs(2)])
+    first, second = [i["id"] for i in (await search(booking, **{"from": TODAY.isoformat(),
+                                                                "to": TODAY.isoformat()}))["items"][:2]]
+    before = await free_in_day(booking, TODAY)
+
+    async def published() -> int:
+        return (await booking.events("booking.availability.changed.v1"))[-1]["data"]["free_slots_by_date"][
+            TODAY.isoformat()]
+
+    held = await booking.client.post("/api/v1/holds", json={"slot_id": first}, headers=AGENT)
+    assert held.status_code == 201
+    assert await published() == await free_in_day(booking, TODAY) == before - 1
+
+    booking.clock.advance(seconds=121)  # that hold has expired: the slot counts as free again until booked
+    assert await free_in_day(booking, TODAY) == before
+    booked = await booking.client.post("/api/v1/appointments", headers=AGENT, json={"slot_id": first,
+                                                                                    "nhs_number": nhs(1)})
+    assert booked.status_code == 201, booked.text
+    assert await published() == await free_in_day(booking, TODAY) == before - 1
+
+    hold_id = (await booking.client.post("/api/v1/holds", json={"slot_id": second}, headers=AGENT)).json()["hold_id"]
+    assert await published() == await free_in_day(booking, TODAY) == before - 2
+    own = await booking.client.post("/api/v1/appointments", headers=AGENT, json={"slot_id": second,
+                                                                                 "hold_id": hold_id,
+                                                                                 "nhs_number": nhs(2)})
+    assert own.status_code == 201, own.text
+    assert await published() == await free_in_day(booking, TODAY) == before - 2

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
 from booking_svc.db import chunks, dialect_name
+from booking_svc.slots import repository as slots
 from services.db import dialect_insert
 
 
@@ -25,10 +27,48 @@ _INSERT_NEW = {name: dialect_insert(name)(Appointment.__table__)
                for name in ("postgresql", "sqlite")}
 
 
+def _claim_insert_and_count(own_hold: bool, counted: bool) -> Select:
+    """PostgreSQL: claim the slot, insert the appointment (only if the claim took) and count the day's free slots,
+    in one round trip. Rows: none if the claim lost; else (the slot's id, 1 if inserted else 0, the count)."""
+    claimed = slots.claim_statement("own hold" if own_hold else None).cte("claimed")
+    columns = Appointment.__table__.c
+    added = (pg_insert(Appointment.__table__)
+             .from_select([c.name for c in columns],
+                          select(*(bindparam(f"a_{c.name}", type_=c.type) for c in columns)).select_from(claimed))
+             .on_conflict_do_nothing(index_elements=["booking_reference"])
+             .returning(columns.id)
+             .cte("added"))
+    inserted = select(func.count()).select_from(added).scalar_subquery()
+    free = slots.FREE_IN_DAY_BESIDES.scalar_subquery() if counted else null()
+    return select(claimed.c.id, inserted, free)
+
+
+_CLAIM_INSERT_AND_COUNT = {(own_hold, counted): _claim_insert_and_count(own_hold, counted)
+                           for own_hold in (False, True) for counted in (False, True)}
+
+
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:
     """False when the booking reference is taken. Any other conflict (the slot's one active appointment) raises
     IntegrityError."""
     return (await session.execute(_INSERT_NEW[dialect_name(session)], values)).first() is not None
+
+
+async def book(session: AsyncSession, values: dict[str, Any], *, holder: str, hold_id: str | None, now: datetime,
+               day: tuple[datetime, datetime] | None) -> tuple[bool, int | None] | None:
+    """Claim the slot `values` names (see slots.claim_statement) and insert the appointment `values` describes.
+    None if the claim lost; else whether the appointment went in (False: its booking reference is taken, the slot
+    stays claimed) and, with `day`, how many slots can still be held or booked in that [lo, hi)."""
+    claim = slots.claim_params(values["slot_id"], holder=holder, hold_id=hold_id, now=now)
+    if dialect_name(session) == "postgresql":
+        params = {**claim, **{f"a_{name}": value for name, value in values.items()},
+                  **(slots.free_in_day_params(values["ods_code"], day, now) if day else {})}
+        row = (await session.execute(_CLAIM_INSERT_AND_COUNT[bool(hold_id), day is not None], params)).first()
+        return None if row is None else (bool(row[1]), None if day is None else int(row[2]))
+    if not await slots.book(session, values["slot_id"], holder=holder, hold_id=hold_id, now=now):
+        return None
+    inserted = await insert_new(session, values)
+    free = (await slots.available_counts(session, values["ods_code"], [day], now))[0] if day else None
+    return inserted, free
 
 
 async def search(session: AsyncSession, *, nhs_number: str | None, practice: str | None, visible_to: str | None,

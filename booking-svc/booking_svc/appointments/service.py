@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ from booking_svc.slots.service import (
     explain_refusal,
     holder_key,
     load_for_booking,
+    london_day,
     publish_availability,
 )
 from services.audit import record_audit
@@ -124,17 +125,19 @@ async def search(session: AsyncSession, principal: Principal, *, nhs_number: str
 async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hold_id: str | None, nhs_number: str,
                reason: str | None, now: datetime) -> dict[str, Any]:
     nhs = valid_nhs_number(nhs_number)
-    slot, rules, clinician, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
-                                                               nhs_number=nhs, now=now)
-    appointment = await _new_appointment(session, principal, slot, rules, nhs_number=nhs, reason=reason,
-                                         registered_at=registered_at, now=now)
+    slot, rules, clinician, registered_at = await _check_slot(session, principal, slot_id, hold_id=hold_id,
+                                                              nhs_number=nhs, now=now)
+    day = london_date(slot.start_at)
+    appointment, free_that_day = await _book_slot(session, principal, slot, rules, hold_id=hold_id, nhs_number=nhs,
+                                                  reason=reason, registered_at=registered_at, now=now, count_day=day)
     known = {(slot.ods_code, slot.clinician_id): clinician} if clinician is not None else None
     out = (await present(session, [appointment], known))[0]
     await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
                                                   booking_reference=appointment.booking_reference),
                        subject_key=appointment.ods_code)
     await _audit(session, principal, "appointment.book", appointment)
-    await publish_availability(session, slot.ods_code, days=[london_date(slot.start_at)], now=now, taken=[slot.id])
+    await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
+                               counted={day: free_that_day})
     await feed.append(session, appointment.ods_code, "booked", out, now)
     return out
 
@@ -159,10 +162,10 @@ async def reschedule(session: AsyncSession, principal: Principal, appointment_id
                      hold_id: str | None, if_match: str | None, now: datetime) -> dict[str, Any]:
     """Secure the new slot first and only then free the old one; any refusal rolls the whole change back."""
     old = await _load_for_change(session, principal, appointment_id, if_match=if_match, now=now)
-    slot, rules, _clinician, registered_at = await _secure_slot(session, principal, slot_id, hold_id=hold_id,
-                                                                nhs_number=old.nhs_number, now=now)
-    new = await _new_appointment(session, principal, slot, rules, nhs_number=old.nhs_number, reason=old.reason,
-                                 registered_at=registered_at, now=now, rescheduled_from=old.id)
+    slot, rules, _clinician, registered_at = await _check_slot(session, principal, slot_id, hold_id=hold_id,
+                                                               nhs_number=old.nhs_number, now=now)
+    new, _ = await _book_slot(session, principal, slot, rules, hold_id=hold_id, nhs_number=old.nhs_number,
+                              reason=old.reason, registered_at=registered_at, now=now, rescheduled_from=old.id)
     await slots.free(session, old.slot_id)
     old.status, old.rescheduled_to, old.updated_at = RESCHEDULED, new.id, now
     await _flush(session)
@@ -234,20 +237,17 @@ def check_if_match(if_match: str | None, version: int) -> None:
                              code="stale_version", current_version=version)
 
 
-async def _secure_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
-                       nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
-    """Check the rules, then claim the slot; returns it, its type, its clinician and where the patient is
-    registered."""
+async def _check_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
+                      nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
+    """Check the rules on the slot as read; returns it, its type, its clinician and where the patient is
+    registered. The conditional UPDATE in `_book_slot` is the real guard."""
     slot, practice, rules, clinician, registered_here = await load_for_booking(session, principal, slot_id,
                                                                                nhs_number)
-    holder = holder_key(principal)
-    check_available(slot, holder=holder, hold_id=hold_id, now=now)
+    check_available(slot, holder=holder_key(principal), hold_id=hold_id, now=now)
     check_bookable(slot, practice, rules, now)
     assert practice is not None and rules is not None  # check_bookable refused otherwise
     registered_at = (practice.ods_code if registered_here
                      else await _registered_in_pcn(session, nhs_number, practice, rules))
-    if not await slots.book(session, slot.id, holder=holder, hold_id=hold_id, now=now):
-        raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
     return slot, rules, clinician, registered_at
 
 
@@ -263,25 +263,37 @@ async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: P
                    code="not_registered")
 
 
-async def _new_appointment(session: AsyncSession, principal: Principal, slot: Slot, rules: SlotType, *,
-                           nhs_number: str, reason: str | None, registered_at: str, now: datetime,
-                           rescheduled_from: str | None = None) -> Appointment:
-    """Insert the appointment (Core, not the unit of work) and return it as a detached object for the reply."""
+async def _book_slot(session: AsyncSession, principal: Principal, slot: Slot, rules: SlotType, *,
+                     hold_id: str | None, nhs_number: str, reason: str | None, registered_at: str, now: datetime,
+                     rescheduled_from: str | None = None,
+                     count_day: date | None = None) -> tuple[Appointment, int | None]:
+    """Claim the slot and insert its appointment (Core, not the unit of work); returns the appointment as a
+    detached object for the reply and, with `count_day`, that London day's free slots after the claim."""
+    holder = holder_key(principal)
     values = dict(
-        id=uuid.uuid4().hex, status=BOOKED, version=1,
+        id=uuid.uuid4().hex, booking_reference=_booking_reference(), status=BOOKED, version=1,
         ods_code=slot.ods_code, registered_ods_code=registered_at, nhs_number=nhs_number, reason=reason,
         slot_id=slot.id, slot_start=as_utc(slot.start_at), slot_end=as_utc(slot.end_at),
         clinician_id=slot.clinician_id, slot_type=slot.slot_type, channel=rules.channel,
-        rescheduled_from=rescheduled_from, booked_by=principal.subject, booked_by_role=principal.role,
-        created_at=now, updated_at=now)
-    while True:  # 32^8 references: a repeat is vanishingly rare, and the unique index, not a lookup, catches it
-        values["booking_reference"] = "".join(secrets.choice(CROCKFORD) for _ in range(8))
-        try:
-            if await repository.insert_new(session, values):
-                return Appointment(**values)
-        except IntegrityError as exc:
-            # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
-            raise Conflict("This slot has been booked.", code="slot_taken") from exc
+        cancel_reason=None, rescheduled_from=rescheduled_from, rescheduled_to=None, booked_by=principal.subject,
+        booked_by_role=principal.role, created_at=now, updated_at=now)
+    day = london_day(count_day) if count_day else None
+    try:
+        booked = await repository.book(session, values, holder=holder, hold_id=hold_id, now=now, day=day)
+        if booked is None:
+            raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
+        inserted, free_that_day = booked
+        while not inserted:  # 32^8 references: a repeat is vanishingly rare, and the unique index catches it
+            values["booking_reference"] = _booking_reference()
+            inserted = await repository.insert_new(session, values)
+    except IntegrityError as exc:
+        # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
+        raise Conflict("This slot has been booked.", code="slot_taken") from exc
+    return Appointment(**values), free_that_day
+
+
+def _booking_reference() -> str:
+    return "".join(secrets.choice(CROCKFORD) for _ in range(8))
 
 
 async def _flush(session: AsyncSession) -> None:

@@ -16,6 +16,7 @@ from booking_svc.slots.service import (
     load_for_booking,
     london_date,
     london_iso,
+    london_day,
     publish_availability,
 )
 from services.auth import Principal
@@ -30,9 +31,14 @@ async def place(session: AsyncSession, principal: Principal, slot_id: str, *, no
     check_bookable(slot, practice, rules, now)
     hold_id = uuid.uuid4().hex
     expires_at = now + timedelta(seconds=hold_seconds)
-    if not await slots.hold(session, slot.id, hold_id=hold_id, holder=holder, expires_at=expires_at, now=now):
+    day = london_date(slot.start_at)
+    free_that_day = await slots.hold(session, slot.id, ods_code=slot.ods_code, hold_id=hold_id, holder=holder,
+                                     expires_at=expires_at, now=now,
+                                     day=london_day(day))
+    if free_that_day is None:
         raise await explain_refusal(session, slot.id, holder=holder, hold_id=None, now=now)
-    await publish_availability(session, slot.ods_code, days=[london_date(slot.start_at)], now=now, taken=[slot.id])
+    await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
+                               counted={day: free_that_day})
     return {"hold_id": hold_id, "slot_id": slot.id, "expires_at": london_iso(expires_at),
             "expires_in_seconds": hold_seconds}
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import (BindParameter, ColumnElement, and_, bindparam, case, delete, exists, false, func, or_, select,
                         update)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Update
 
-from booking_svc.db import chunks
+from booking_svc.db import chunks, dialect_name
 from booking_svc.registry.models import Clinician, Practice, Registration, SlotType
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
 
@@ -54,6 +55,13 @@ _HOLD = (update(Slot.__table__)
          .returning(Slot.id))
 _FREE_IN_DAY = select(func.count()).where(Slot.ods_code == bindparam("p_ods"), Slot.start_at >= bindparam("p_lo"),
                                           Slot.start_at < bindparam("p_hi"), _AVAILABLE_AT_NOW)
+
+# A slot claimed by a conditional UPDATE and its day's free count, in one round trip on PostgreSQL (a data-modifying
+# WITH, which SQLite lacks). Every part of one statement sees the snapshot from before the UPDATE, so the count
+# leaves the claimed slot out by its id instead of seeing it booked.
+FREE_IN_DAY_BESIDES = _FREE_IN_DAY.where(Slot.id != bindparam("p_slot_id"))
+_HELD = _HOLD.cte("held")
+_HOLD_AND_COUNT = select(_HELD.c.id, FREE_IN_DAY_BESIDES.scalar_subquery())
 
 
 def _in_ranges(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
@@ -136,12 +144,18 @@ async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequenc
     return [int(n) for n in row]
 
 
-async def hold(session: AsyncSession, slot_id: str, *, hold_id: str, holder: str, expires_at: datetime,
-               now: datetime) -> bool:
-    """Take a hold if the slot is free, its hold has expired, or the same holder is renewing it."""
-    result = await session.execute(_HOLD, {"p_slot_id": slot_id, "p_holder": holder, "p_now": now,
-                                           "p_new_hold_id": hold_id, "p_expires_at": expires_at})
-    return result.first() is not None
+async def hold(session: AsyncSession, slot_id: str, *, ods_code: str, hold_id: str, holder: str,
+               expires_at: datetime, now: datetime, day: tuple[datetime, datetime]) -> int | None:
+    """Take a hold if the slot is free, its hold has expired, or the same holder is renewing it. Returns None if
+    it could not, else how many slots can still be held or booked in `day` [lo, hi)."""
+    params = {"p_slot_id": slot_id, "p_holder": holder, "p_now": now, "p_new_hold_id": hold_id,
+              "p_expires_at": expires_at}
+    if dialect_name(session) == "postgresql":
+        row = (await session.execute(_HOLD_AND_COUNT, {**params, **free_in_day_params(ods_code, day, now)})).first()
+        return None if row is None else int(row[1])
+    if (await session.execute(_HOLD, params)).first() is None:
+        return None
+    return (await available_counts(session, ods_code, [day], now))[0]
 
 
 async def release_hold(session: AsyncSession, hold_id: str, *, holder: str, now: datetime) -> Slot | None:
@@ -159,13 +173,26 @@ async def live_hold(session: AsyncSession, hold_id: str, now: datetime) -> Slot 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+def claim_statement(hold_id: str | None) -> Update:
+    """The conditional UPDATE that books a slot (RETURNING its id): free, its hold expired, or, with `hold_id`,
+    held by the caller with that hold. Parameters from `claim_params`."""
+    return _BOOK_FREE_OR_OWN_HOLD if hold_id else _BOOK_FREE
+
+
+def claim_params(slot_id: str, *, holder: str, hold_id: str | None, now: datetime) -> dict:
+    params = {"p_slot_id": slot_id, "p_now": now}
+    return {**params, "p_hold_id": hold_id, "p_holder": holder} if hold_id else params
+
+
+def free_in_day_params(ods_code: str, day: tuple[datetime, datetime], now: datetime) -> dict:
+    """Parameters of FREE_IN_DAY_BESIDES (and of its `p_now`, shared with the claim)."""
+    return {"p_ods": ods_code, "p_lo": max(day[0], now), "p_hi": day[1], "p_now": now}
+
+
 async def book(session: AsyncSession, slot_id: str, *, holder: str, hold_id: str | None, now: datetime) -> bool:
     """Mark the slot booked if it is free, its hold has expired, or this holder presents its own hold."""
-    if hold_id:
-        result = await session.execute(_BOOK_FREE_OR_OWN_HOLD, {"p_slot_id": slot_id, "p_now": now,
-                                                                "p_hold_id": hold_id, "p_holder": holder})
-    else:
-        result = await session.execute(_BOOK_FREE, {"p_slot_id": slot_id, "p_now": now})
+    result = await session.execute(claim_statement(hold_id), claim_params(slot_id, holder=holder, hold_id=hold_id,
+                                                                          now=now))
     return result.first() is not None
 
 

@@ -8,7 +8,7 @@ ranges, and the same rules decide a single hold or booking."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -33,6 +33,11 @@ MAX_DAYS_AHEAD = 3660  # whatever a slot type says (dates must stay in range): n
 def london_midnight(day: date) -> datetime:
     """The UTC instant a London calendar day starts."""
     return datetime.combine(day, time(0), LONDON).astimezone(timezone.utc)
+
+
+def london_day(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a London calendar day in UTC (23 or 25 hours long on the days the clocks change)."""
+    return london_midnight(day), london_midnight(day + timedelta(days=1))
 
 
 def release_at(rules: SlotType, slot_day: date) -> datetime | None:
@@ -187,14 +192,20 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
 # ---------------------------------------------------------------------------------------------- figures
 
 async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
-                               taken: Iterable[str] = (), freed: Iterable[str] = ()) -> None:
+                               taken: Iterable[str] = (), freed: Iterable[str] = (),
+                               counted: Mapping[date, int | None] | None = None) -> None:
     """SlotAvailabilityChanged with the free-slot count (slots still to start that can be held or booked) of
-    every London day a change touched; long id lists are split over several events."""
+    every London day a change touched; long id lists are split over several events. `counted`: days whose count
+    the caller read in the statement that made the change (no second query)."""
     touched = sorted(set(days))
     if not touched:
         return
-    free = await repository.available_counts(
-        session, ods_code, [(london_midnight(d), london_midnight(d + timedelta(days=1))) for d in touched], now)
+    known = {d: n for d, n in (counted or {}).items() if n is not None}
+    if all(d in known for d in touched):
+        free = [known[d] for d in touched]
+    else:
+        free = await repository.available_counts(
+            session, ods_code, [london_day(d) for d in touched], now)
     counts = {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
     taken_ids, freed_ids = sorted(set(taken)), sorted(set(freed))
     parts = max(1, -(-max(len(taken_ids), len(freed_ids)) // IDS_PER_AVAILABILITY_EVENT))
