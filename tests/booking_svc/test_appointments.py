@@ -288,3 +288,7 @@ async def test_a_booking_reference_already_in_use_is_drawn_again(booking: Bookin
     assert (first.json()["booking_reference"], second.json()["booking_reference"]) == ("AAAAAAAA", "BBBBBBBB")
     rows = await booking.sql("SELECT booking_reference, slot_id FROM appointments ORDER BY booking_reference")
     assert [tuple(r) for r in rows] == [("AAAAAAAA", first_slot), ("BBBBBBBB", second_slot)]
+    feed = (await booking.client.get(f"/api/v1/feed/{A}", headers=practice(A))).json()["items"]
+    assert [i["appointment"]["booking_reference"] for i in feed] == ["AAAAAAAA", "BBBBBBBB"]
+    [_, event] = await booking.events("booking.appointment.booked.v1")
+    assert event["data"]["booking_reference"] == "BBBBBBBB"

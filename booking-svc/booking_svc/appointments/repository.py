@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
 from booking_svc.db import chunks, dialect_name
+from booking_svc.feed import repository as feed
 from booking_svc.slots import repository as slots
 from services.db import dialect_insert
 
@@ -27,9 +29,11 @@ _INSERT_NEW = {name: dialect_insert(name)(Appointment.__table__)
                for name in ("postgresql", "sqlite")}
 
 
-def _claim_insert_and_count(own_hold: bool, counted: bool) -> Select:
-    """PostgreSQL: claim the slot, insert the appointment (only if the claim took) and count the day's free slots,
-    in one round trip. Rows: none if the claim lost; else (the slot's id, 1 if inserted else 0, the count)."""
+@functools.cache
+def _claim_and_insert(own_hold: bool, counted: bool, fed: bool) -> Select:
+    """PostgreSQL: claim the slot, insert the appointment (only if the claim took), count the day's free slots and
+    write the feed entry (only if the appointment went in), in one round trip. Rows: none if the claim lost; else
+    (the slot's id, 1 if inserted else 0, the count, the feed entry's number)."""
     claimed = slots.claim_statement("own hold" if own_hold else None).cte("claimed")
     columns = Appointment.__table__.c
     added = (pg_insert(Appointment.__table__)
@@ -40,11 +44,8 @@ def _claim_insert_and_count(own_hold: bool, counted: bool) -> Select:
              .cte("added"))
     inserted = select(func.count()).select_from(added).scalar_subquery()
     free = slots.FREE_IN_DAY_BESIDES.scalar_subquery() if counted else null()
-    return select(claimed.c.id, inserted, free)
-
-
-_CLAIM_INSERT_AND_COUNT = {(own_hold, counted): _claim_insert_and_count(own_hold, counted)
-                           for own_hold in (False, True) for counted in (False, True)}
+    seq = feed.bump_and_add_after(added) if fed else null()
+    return select(claimed.c.id, inserted, free, seq)
 
 
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -54,21 +55,27 @@ async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 
 async def book(session: AsyncSession, values: dict[str, Any], *, holder: str, hold_id: str | None, now: datetime,
-               day: tuple[datetime, datetime] | None) -> tuple[bool, int | None] | None:
+               day: tuple[datetime, datetime] | None,
+               feed_entry: dict[str, Any] | None) -> tuple[bool, int | None, bool] | None:
     """Claim the slot `values` names (see slots.claim_statement) and insert the appointment `values` describes.
     None if the claim lost; else whether the appointment went in (False: its booking reference is taken, the slot
-    stays claimed) and, with `day`, how many slots can still be held or booked in that [lo, hi)."""
+    stays claimed), with `day` how many slots can still be held or booked in that [lo, hi), and whether
+    `feed_entry` (see feed.repository.append) was written: only if the appointment went in, and not always then."""
     claim = slots.claim_params(values["slot_id"], holder=holder, hold_id=hold_id, now=now)
     if dialect_name(session) == "postgresql":
         params = {**claim, **{f"a_{name}": value for name, value in values.items()},
-                  **(slots.free_in_day_params(values["ods_code"], day, now) if day else {})}
-        row = (await session.execute(_CLAIM_INSERT_AND_COUNT[bool(hold_id), day is not None], params)).first()
-        return None if row is None else (bool(row[1]), None if day is None else int(row[2]))
+                  **(slots.free_in_day_params(values["ods_code"], day, now) if day else {}),
+                  **(feed.entry_params(**feed_entry) if feed_entry else {})}
+        statement = _claim_and_insert(bool(hold_id), day is not None, feed_entry is not None)
+        row = (await session.execute(statement, params)).first()
+        return None if row is None else (bool(row[1]), None if day is None else int(row[2]), row[3] is not None)
     if not await slots.book(session, values["slot_id"], holder=holder, hold_id=hold_id, now=now):
         return None
     inserted = await insert_new(session, values)
     free = (await slots.available_counts(session, values["ods_code"], [day], now))[0] if day else None
-    return inserted, free
+    if inserted and feed_entry:
+        await feed.append(session, **feed_entry)
+    return inserted, free, bool(inserted and feed_entry)
 
 
 async def search(session: AsyncSession, *, nhs_number: str | None, practice: str | None, visible_to: str | None,

@@ -127,18 +127,24 @@ async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hol
     nhs = valid_nhs_number(nhs_number)
     slot, rules, clinician, registered_at = await _check_slot(session, principal, slot_id, hold_id=hold_id,
                                                               nhs_number=nhs, now=now)
-    day = london_date(slot.start_at)
-    appointment, free_that_day = await _book_slot(session, principal, slot, rules, hold_id=hold_id, nhs_number=nhs,
-                                                  reason=reason, registered_at=registered_at, now=now, count_day=day)
+    appointment = _new_appointment(principal, slot, rules, nhs_number=nhs, reason=reason,
+                                   registered_at=registered_at, now=now)
     known = {(slot.ods_code, slot.clinician_id): clinician} if clinician is not None else None
     out = (await present(session, [appointment], known))[0]
+    day = london_date(slot.start_at)
+    # The claim writes the feed entry too when it can; the counter lock then comes after the slot's, as always.
+    free_that_day, fed = await _claim(session, principal, appointment, hold_id=hold_id, now=now, count_day=day,
+                                      feed_entry=feed.entry(appointment.ods_code, "booked", out, now))
+    if out["booking_reference"] != appointment.booking_reference:  # drawn again: the reply shows the one kept
+        out = (await present(session, [appointment], known))[0]
     await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
                                                   booking_reference=appointment.booking_reference),
                        subject_key=appointment.ods_code)
     await _audit(session, principal, "appointment.book", appointment)
     await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
                                counted={day: free_that_day})
-    await feed.append(session, appointment.ods_code, "booked", out, now)
+    if not fed:
+        await feed.append(session, appointment.ods_code, "booked", out, now)
     return out
 
 
@@ -164,8 +170,9 @@ async def reschedule(session: AsyncSession, principal: Principal, appointment_id
     old = await _load_for_change(session, principal, appointment_id, if_match=if_match, now=now)
     slot, rules, _clinician, registered_at = await _check_slot(session, principal, slot_id, hold_id=hold_id,
                                                                nhs_number=old.nhs_number, now=now)
-    new, _ = await _book_slot(session, principal, slot, rules, hold_id=hold_id, nhs_number=old.nhs_number,
-                              reason=old.reason, registered_at=registered_at, now=now, rescheduled_from=old.id)
+    new = _new_appointment(principal, slot, rules, nhs_number=old.nhs_number, reason=old.reason,
+                           registered_at=registered_at, now=now, rescheduled_from=old.id)
+    await _claim(session, principal, new, hold_id=hold_id, now=now)
     await slots.free(session, old.slot_id)
     old.status, old.rescheduled_to, old.updated_at = RESCHEDULED, new.id, now
     await _flush(session)
@@ -263,33 +270,38 @@ async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: P
                    code="not_registered")
 
 
-async def _book_slot(session: AsyncSession, principal: Principal, slot: Slot, rules: SlotType, *,
-                     hold_id: str | None, nhs_number: str, reason: str | None, registered_at: str, now: datetime,
-                     rescheduled_from: str | None = None,
-                     count_day: date | None = None) -> tuple[Appointment, int | None]:
-    """Claim the slot and insert its appointment (Core, not the unit of work); returns the appointment as a
-    detached object for the reply and, with `count_day`, that London day's free slots after the claim."""
-    holder = holder_key(principal)
-    values = dict(
+def _new_appointment(principal: Principal, slot: Slot, rules: SlotType, *, nhs_number: str, reason: str | None,
+                     registered_at: str, now: datetime, rescheduled_from: str | None = None) -> Appointment:
+    """The appointment to insert, as a detached object (not in the unit of work: `_claim` inserts it)."""
+    return Appointment(
         id=uuid.uuid4().hex, booking_reference=_booking_reference(), status=BOOKED, version=1,
         ods_code=slot.ods_code, registered_ods_code=registered_at, nhs_number=nhs_number, reason=reason,
         slot_id=slot.id, slot_start=as_utc(slot.start_at), slot_end=as_utc(slot.end_at),
         clinician_id=slot.clinician_id, slot_type=slot.slot_type, channel=rules.channel,
         cancel_reason=None, rescheduled_from=rescheduled_from, rescheduled_to=None, booked_by=principal.subject,
         booked_by_role=principal.role, created_at=now, updated_at=now)
-    day = london_day(count_day) if count_day else None
+
+
+async def _claim(session: AsyncSession, principal: Principal, appointment: Appointment, *, hold_id: str | None,
+                 now: datetime, count_day: date | None = None,
+                 feed_entry: dict[str, Any] | None = None) -> tuple[int | None, bool]:
+    """Claim the appointment's slot and insert it (Core). Returns, with `count_day`, that London day's free slots
+    after the claim, and whether `feed_entry` was written (if not, the caller appends it)."""
+    holder = holder_key(principal)
+    values = {column.key: getattr(appointment, column.key) for column in Appointment.__table__.c}
     try:
-        booked = await repository.book(session, values, holder=holder, hold_id=hold_id, now=now, day=day)
+        booked = await repository.book(session, values, holder=holder, hold_id=hold_id, now=now,
+                                       day=london_day(count_day) if count_day else None, feed_entry=feed_entry)
         if booked is None:
-            raise await explain_refusal(session, slot.id, holder=holder, hold_id=hold_id, now=now)
-        inserted, free_that_day = booked
+            raise await explain_refusal(session, appointment.slot_id, holder=holder, hold_id=hold_id, now=now)
+        inserted, free_that_day, fed = booked
         while not inserted:  # 32^8 references: a repeat is vanishingly rare, and the unique index catches it
-            values["booking_reference"] = _booking_reference()
+            values["booking_reference"] = appointment.booking_reference = _booking_reference()
             inserted = await repository.insert_new(session, values)
     except IntegrityError as exc:
         # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
         raise Conflict("This slot has been booked.", code="slot_taken") from exc
-    return Appointment(**values), free_that_day
+    return free_that_day, fed
 
 
 def _booking_reference() -> str:

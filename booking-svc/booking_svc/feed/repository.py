@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import CTE, ScalarSelect, bindparam, exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import dialect_name, insert_ignoring_duplicates
@@ -24,6 +24,32 @@ _BUMP_AND_ADD = (insert(FeedEntry.__table__).from_select(
            bindparam("p_kind", type_=_ENTRY.kind.type), bindparam("p_appointment_id", type_=_ENTRY.appointment_id.type),
            bindparam("p_occurred_at", type_=_ENTRY.occurred_at.type), bindparam("p_body", type_=_ENTRY.body.type)))
     .returning(_ENTRY.seq))
+
+
+def bump_and_add_after(gate: CTE) -> ScalarSelect:
+    """PostgreSQL, for a feed entry written by the statement that makes its change: as `append`, but only if the
+    CTE `gate` has a row (the change happened), which also makes the counter lock come after the change's own
+    locks. Its parameters are `entry_params`; the subquery's value is the entry's number, NULL if nothing was
+    written (no change, or the practice's first entry: its counter row does not exist yet)."""
+    bumped = (update(FeedCounter.__table__)
+              .where(FeedCounter.ods_code == bindparam("f_ods"), exists(select(literal(1)).select_from(gate)))
+              .values(last_seq=FeedCounter.last_seq + 1).returning(FeedCounter.last_seq)
+              .cte("feed_bumped"))
+    added = (insert(FeedEntry.__table__).from_select(
+        ["ods_code", "seq", "kind", "appointment_id", "occurred_at", "body"],
+        select(bindparam("f_ods", type_=_ENTRY.ods_code.type), bumped.c.last_seq,
+               bindparam("f_kind", type_=_ENTRY.kind.type),
+               bindparam("f_appointment_id", type_=_ENTRY.appointment_id.type),
+               bindparam("f_occurred_at", type_=_ENTRY.occurred_at.type), bindparam("f_body", type_=_ENTRY.body.type)))
+             .returning(_ENTRY.seq)
+             .cte("feed_added"))
+    return select(added.c.seq).scalar_subquery()
+
+
+def entry_params(*, ods_code: str, kind: str, appointment_id: str, occurred_at: datetime,
+                 body: dict[str, Any]) -> dict[str, Any]:
+    return {"f_ods": ods_code, "f_kind": kind, "f_appointment_id": appointment_id, "f_occurred_at": occurred_at,
+            "f_body": body}
 
 
 async def next_seq(session: AsyncSession, ods_code: str) -> int:

@@ -20,8 +20,14 @@ KINDS = ("booked", "cancelled", "rescheduled", "displaced", "status_changed")
 async def append(session: AsyncSession, ods_code: str, kind: str, appointment: dict[str, Any], now: datetime,
                  **extra: Any) -> int:
     """Call last in a transaction, once per practice in ODS-code order: the counter lock is held to commit."""
-    return await repository.append(session, ods_code=ods_code, kind=kind, appointment_id=appointment["id"],
-                                   occurred_at=now, body={"appointment": appointment, **extra})
+    return await repository.append(session, **entry(ods_code, kind, appointment, now, **extra))
+
+
+def entry(ods_code: str, kind: str, appointment: dict[str, Any], now: datetime, **extra: Any) -> dict[str, Any]:
+    """A feed entry for `repository.append`, or for `repository.entry_params` when the statement that makes the
+    change writes it too."""
+    return {"ods_code": ods_code, "kind": kind, "appointment_id": appointment["id"], "occurred_at": now,
+            "body": {"appointment": appointment, **extra}}
 
 
 def parse_after(after: str | None) -> int:
