@@ -78,13 +78,13 @@ def _in_ranges(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
 
 
 def _clinician_filters(role: str | None, gender: str | None) -> list[ColumnElement[bool]]:
+    """Conditions on the slot's clinician, as EXISTS: the slot queries join clinicians only for what they show."""
     filters = []
     if role:
         filters.append(func.lower(Clinician.role) == role.lower())
     if gender:
         filters.append(func.lower(Clinician.gender) == gender.lower())
-    return filters
-
+    return [exists().where(_CLINICIAN_JOIN, *filters)] if filters else []
 
 
 async def get_slot(session: AsyncSession, slot_id: str, *, fresh: bool = False) -> Slot | None:
@@ -104,14 +104,20 @@ async def get_slot_for_booking(
 
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
                  gender: str | None, after: tuple[datetime, str] | None, limit: int) -> list:
-    query = (select(Slot.id, Slot.ods_code, Slot.start_at, Slot.end_at, Slot.slot_type, Slot.clinician_id,
-                    Clinician.name, Clinician.role, Clinician.gender)
-             .outerjoin(Clinician, _CLINICIAN_JOIN)
-             .where(_in_ranges(ranges), available(now), *_clinician_filters(role, gender)))
+    """The first `limit` available slots in the ranges, earliest first, with their clinicians. The clinicians are
+    joined to that page only: joined before the LIMIT, a plan from stale statistics (a rota just published, not
+    yet analysed) joined every slot of 20 practices' fortnight before sorting, 450 ms instead of 15."""
+    filters = [_in_ranges(ranges), available(now), *_clinician_filters(role, gender)]
     if after is not None:
         start, slot_id = after
-        query = query.where(or_(Slot.start_at > start, and_(Slot.start_at == start, Slot.id > slot_id)))
-    return list((await session.execute(query.order_by(Slot.start_at, Slot.id).limit(limit))).all())
+        filters.append(or_(Slot.start_at > start, and_(Slot.start_at == start, Slot.id > slot_id)))
+    page = (select(Slot.id, Slot.ods_code, Slot.start_at, Slot.end_at, Slot.slot_type, Slot.clinician_id)
+            .where(*filters).order_by(Slot.start_at, Slot.id).limit(limit).subquery("page"))
+    query = (select(page, Clinician.name, Clinician.role, Clinician.gender)
+             .outerjoin(Clinician, and_(Clinician.ods_code == page.c.ods_code,
+                                        Clinician.clinician_id == page.c.clinician_id))
+             .order_by(page.c.start_at, page.c.id))
+    return list((await session.execute(query)).all())
 
 
 async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
@@ -120,7 +126,6 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
     if not ranges:
         return []
     query = (select(Slot.ods_code, Slot.slot_type, func.count(), func.min(Slot.start_at))
-             .outerjoin(Clinician, _CLINICIAN_JOIN)
              .where(_in_ranges(ranges), available(now), *_clinician_filters(role, gender))
              .group_by(Slot.ods_code, Slot.slot_type))
     return list((await session.execute(query)).all())
