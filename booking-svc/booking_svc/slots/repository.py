@@ -3,11 +3,14 @@ as absent everywhere, with no sweeper needed; holds and bookings are conditional
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (BindParameter, ColumnElement, and_, bindparam, case, delete, exists, false, func, or_, select,
-                        update)
+from sqlalchemy import (BindParameter, ColumnElement, Integer, Select, String, and_, any_, bindparam, case, delete,
+                        exists, false, func, or_, select, update)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Update
 
@@ -64,27 +67,70 @@ _HELD = _HOLD.cte("held")
 _HOLD_AND_COUNT = select(_HELD.c.id, FREE_IN_DAY_BESIDES.scalar_subquery())
 
 
-def _in_ranges(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
-    if not ranges:
-        return false()
-    # Practices whose slot type has the same window share one `ods_code IN (...)` term: the usual search (the
-    # same rules at every practice) is one condition, not one per practice to build, bind and plan.
+def _range_groups(ranges: Sequence[TimeRange]) -> list[tuple[str, datetime, datetime, list[str]]]:
+    """Practices whose slot type has the same window share one group: the usual search (the same rules at every
+    practice) is one condition, not one per practice to build, bind and plan."""
     groups: dict[tuple[str, datetime, datetime], list[str]] = {}
     for ods, code, lo, hi in ranges:
         groups.setdefault((code, lo, hi), []).append(ods)
-    return or_(*(and_(Slot.ods_code.in_(codes) if len(codes) > 1 else Slot.ods_code == codes[0],
-                      Slot.slot_type == code, Slot.start_at >= lo, Slot.start_at < hi)
-                 for (code, lo, hi), codes in groups.items()))
+    return [(code, lo, hi, codes) for (code, lo, hi), codes in groups.items()]
 
 
-def _clinician_filters(role: str | None, gender: str | None) -> list[ColumnElement[bool]]:
-    """Conditions on the slot's clinician, as EXISTS: the slot queries join clinicians only for what they show."""
-    filters = []
+def _search_params(ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
+                   gender: str | None) -> tuple[int, dict[str, Any]]:
+    """How many range groups the statement has, and its parameters (see `_slot_filters`)."""
+    groups = _range_groups(ranges)
+    params: dict[str, Any] = {"p_now": now, "p_role": role.lower() if role else None,
+                              "p_gender": gender.lower() if gender else None}
+    for i, (code, lo, hi, codes) in enumerate(groups):
+        params.update({f"p_codes_{i}": codes, f"p_type_{i}": code, f"p_lo_{i}": lo, f"p_hi_{i}": hi})
+    return len(groups), params
+
+
+def _slot_filters(dialect: str, groups: int, role: bool, gender: bool) -> list[ColumnElement[bool]]:
+    """Available slots in `groups` ranges (practices, slot type, [lo, hi)), optionally of a clinician's role and
+    gender. All values are parameters, so each shape of search is built and compiled once. On PostgreSQL a group's
+    practices are one array parameter (`= ANY`): the statement's text, and so its prepared statement, stays the
+    same whatever the number of practices; SQLite has no arrays, and gets `IN` expanded per execution."""
+    def practices(i: int) -> ColumnElement[bool]:
+        if dialect == "postgresql":
+            return Slot.ods_code == any_(bindparam(f"p_codes_{i}", type_=postgresql.ARRAY(String)))
+        return Slot.ods_code.in_(bindparam(f"p_codes_{i}", expanding=True))
+    ranges = or_(*(and_(practices(i), Slot.slot_type == bindparam(f"p_type_{i}"),
+                        Slot.start_at >= bindparam(f"p_lo_{i}"), Slot.start_at < bindparam(f"p_hi_{i}"))
+                   for i in range(groups))) if groups else false()
+    clinician = []
     if role:
-        filters.append(func.lower(Clinician.role) == role.lower())
+        clinician.append(func.lower(Clinician.role) == bindparam("p_role"))
     if gender:
-        filters.append(func.lower(Clinician.gender) == gender.lower())
-    return [exists().where(_CLINICIAN_JOIN, *filters)] if filters else []
+        clinician.append(func.lower(Clinician.gender) == bindparam("p_gender"))
+    # As EXISTS: the slot queries join clinicians only for what they show.
+    return [ranges, _AVAILABLE_AT_NOW, *([exists().where(_CLINICIAN_JOIN, *clinician)] if clinician else [])]
+
+
+@functools.lru_cache(maxsize=256)
+def _search_statement(dialect: str, groups: int, role: bool, gender: bool, paged: bool) -> Select:
+    """The first page of available slots, earliest first, with their clinicians. The clinicians are joined to that
+    page only: joined before the LIMIT, a plan from stale statistics (a rota just published, not yet analysed)
+    joined every slot of 20 practices' fortnight before sorting, 450 ms instead of 15."""
+    filters = _slot_filters(dialect, groups, role, gender)
+    if paged:
+        filters.append(or_(Slot.start_at > bindparam("p_after_start"),
+                           and_(Slot.start_at == bindparam("p_after_start"), Slot.id > bindparam("p_after_id"))))
+    page = (select(Slot.id, Slot.ods_code, Slot.start_at, Slot.end_at, Slot.slot_type, Slot.clinician_id)
+            .where(*filters).order_by(Slot.start_at, Slot.id).limit(bindparam("p_limit", type_=Integer))
+            .subquery("page"))
+    return (select(page, Clinician.name, Clinician.role, Clinician.gender)
+            .outerjoin(Clinician, and_(Clinician.ods_code == page.c.ods_code,
+                                       Clinician.clinician_id == page.c.clinician_id))
+            .order_by(page.c.start_at, page.c.id))
+
+
+@functools.lru_cache(maxsize=256)
+def _embargoed_statement(dialect: str, groups: int, role: bool, gender: bool) -> Select:
+    return (select(Slot.ods_code, Slot.slot_type, func.count(), func.min(Slot.start_at))
+            .where(*_slot_filters(dialect, groups, role, gender))
+            .group_by(Slot.ods_code, Slot.slot_type))
 
 
 async def get_slot(session: AsyncSession, slot_id: str, *, fresh: bool = False) -> Slot | None:
@@ -104,20 +150,13 @@ async def get_slot_for_booking(
 
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
                  gender: str | None, after: tuple[datetime, str] | None, limit: int) -> list:
-    """The first `limit` available slots in the ranges, earliest first, with their clinicians. The clinicians are
-    joined to that page only: joined before the LIMIT, a plan from stale statistics (a rota just published, not
-    yet analysed) joined every slot of 20 practices' fortnight before sorting, 450 ms instead of 15."""
-    filters = [_in_ranges(ranges), available(now), *_clinician_filters(role, gender)]
+    """The first `limit` available slots in the ranges (after `after`, a page's last start and id), earliest
+    first, with their clinicians."""
+    groups, params = _search_params(ranges, now=now, role=role, gender=gender)
     if after is not None:
-        start, slot_id = after
-        filters.append(or_(Slot.start_at > start, and_(Slot.start_at == start, Slot.id > slot_id)))
-    page = (select(Slot.id, Slot.ods_code, Slot.start_at, Slot.end_at, Slot.slot_type, Slot.clinician_id)
-            .where(*filters).order_by(Slot.start_at, Slot.id).limit(limit).subquery("page"))
-    query = (select(page, Clinician.name, Clinician.role, Clinician.gender)
-             .outerjoin(Clinician, and_(Clinician.ods_code == page.c.ods_code,
-                                        Clinician.clinician_id == page.c.clinician_id))
-             .order_by(page.c.start_at, page.c.id))
-    return list((await session.execute(query)).all())
+        params["p_after_start"], params["p_after_id"] = after
+    statement = _search_statement(dialect_name(session), groups, bool(role), bool(gender), after is not None)
+    return list((await session.execute(statement, {**params, "p_limit": limit})).all())
 
 
 async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
@@ -125,10 +164,9 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
     """(ods_code, slot_type, count, earliest start) of available slots still under embargo."""
     if not ranges:
         return []
-    query = (select(Slot.ods_code, Slot.slot_type, func.count(), func.min(Slot.start_at))
-             .where(_in_ranges(ranges), available(now), *_clinician_filters(role, gender))
-             .group_by(Slot.ods_code, Slot.slot_type))
-    return list((await session.execute(query)).all())
+    groups, params = _search_params(ranges, now=now, role=role, gender=gender)
+    statement = _embargoed_statement(dialect_name(session), groups, bool(role), bool(gender))
+    return list((await session.execute(statement, params)).all())
 
 
 async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequence[tuple[datetime, datetime]],
