@@ -150,12 +150,15 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
     types = {key: rules for key, rules in types.items() if key[0] in practices}
 
     bookable, embargoed = [], []
+    windows: dict[tuple, BookingWindow] = {}  # practices mostly share their rules: work each window out once
     for (ods, code), rules in sorted(types.items()):
         if not rules.bookable_by_centre or (ods in partners and not rules.shared_with_pcn):
             continue
         if (query.slot_type and code != query.slot_type) or (query.channel and rules.channel != query.channel):
             continue
-        window = booking_window(rules, now)
+        key = (rules.max_days_ahead, rules.min_notice_minutes, rules.release_days_before, rules.release_at_time)
+        if (window := windows.get(key)) is None:
+            window = windows[key] = booking_window(rules, now)
         lo = max(window.earliest, query.start) if query.start else window.earliest
         hi = min(window.latest, query.end) if query.end else window.latest
         released_before = window.released_before
