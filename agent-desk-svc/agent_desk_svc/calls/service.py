@@ -33,19 +33,19 @@ async def start_call(session: AsyncSession, principal: Principal, body: CallStar
         raise NotFound("Calls are taken by staff with an agent account.", code="agent_not_found")
     if not agent.active:
         raise Conflict("The account is disabled.", code="agent_inactive")
-    if await repository.open_call_for(session, agent.username) is not None:
-        raise Conflict("Close the open call before starting another.", code="call_already_open")
-    try:
-        new_state = state_for_call_start(agent.state)
-    except TransitionRefused as refused:
-        raise Conflict(refused.detail, code=refused.code) from refused
     call = Call(id=uuid.uuid4().hex, agent=agent.username, nhs_number=body.nhs_number, ods_code=body.practice,
                 started_at=utcnow())
     session.add(call)
     try:
+        # The index of open calls per agent answers "is a call open?" (and a concurrent start): no lookup first.
+        # Before the state check, so an agent with an open call is told that rather than that they are on a call.
         await session.flush()
-    except IntegrityError as exc:  # a concurrent start by the same agent won the race
+    except IntegrityError as exc:
         raise Conflict("Close the open call before starting another.", code="call_already_open") from exc
+    try:
+        new_state = state_for_call_start(agent.state)
+    except TransitionRefused as refused:
+        raise Conflict(refused.detail, code=refused.code) from refused
     await move_to_state(session, agent, new_state)
     await record_event(session, CallStarted(call_id=call.id, agent=agent.username, ods_code=call.ods_code,
                                             started_at=call.started_at), subject_key=call.ods_code or agent.username)
