@@ -34,7 +34,7 @@ def _claim_and_insert(own_hold: bool, counted: bool, fed: bool) -> Select:
     """PostgreSQL: claim the slot, insert the appointment (only if the claim took), count the day's free slots and
     write the feed entry (only if the appointment went in), in one round trip. Rows: none if the claim lost; else
     (the slot's id, 1 if inserted else 0, the count, the feed entry's number)."""
-    claimed = slots.claim_statement("own hold" if own_hold else None).cte("claimed")
+    claimed = slots.claim_statement(own_hold).cte("claimed")
     columns = Appointment.__table__.c
     added = (pg_insert(Appointment.__table__)
              .from_select([c.name for c in columns],

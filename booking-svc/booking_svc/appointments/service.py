@@ -247,7 +247,7 @@ def check_if_match(if_match: str | None, version: int) -> None:
 async def _check_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
                       nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
     """Check the rules on the slot as read; returns it, its type, its clinician and where the patient is
-    registered. The conditional UPDATE in `_book_slot` is the real guard."""
+    registered. The conditional UPDATE in `_claim` is the real guard."""
     slot, practice, rules, clinician, registered_here = await load_for_booking(session, principal, slot_id,
                                                                                nhs_number)
     check_available(slot, holder=holder_key(principal), hold_id=hold_id, now=now)

@@ -15,8 +15,8 @@ from booking_svc.slots.service import (
     holder_key,
     load_for_booking,
     london_date,
-    london_iso,
     london_day,
+    london_iso,
     publish_availability,
 )
 from services.auth import Principal
@@ -33,8 +33,7 @@ async def place(session: AsyncSession, principal: Principal, slot_id: str, *, no
     expires_at = now + timedelta(seconds=hold_seconds)
     day = london_date(slot.start_at)
     free_that_day = await slots.hold(session, slot.id, ods_code=slot.ods_code, hold_id=hold_id, holder=holder,
-                                     expires_at=expires_at, now=now,
-                                     day=london_day(day))
+                                     expires_at=expires_at, now=now, day=london_day(day))
     if free_that_day is None:
         raise await explain_refusal(session, slot.id, holder=holder, hold_id=None, now=now)
     await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
