@@ -4,88 +4,57 @@ nats-server. The search `callcentre bench rush --mode search` makes, on the same
 
     .venv/bin/python -m tests.booking_svc.bench_search_cpu [--searches 1000] [--profile] [--stale-statistics]
 
-Prints the process's CPU time per search (the test client included) and the time each search took; `--profile`
-prints cProfile's top functions by own time instead. It asserts only that every search answered 200 with a full page."""
+Prints the process's CPU time per search (the test client included) and the time each search took; with
+`--profile`, under cProfile, and its top functions by own time. It asserts only that every search answered 200
+with a full page."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import random
-import tempfile
-import time
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
-from booking_svc.main import build_app
 from sqlalchemy import text
 
-from callcentre.bench.localstack import create_databases_async, drop_databases_async, sqlalchemy_url
-from tests.booking_svc.conftest import START, TOMORROW, Booking, Clock, booking_settings, fast_nats_close, rota, session
-from tests.support.apps import AGENT, running_service
-from tests.support.natsserver import NatsServer
+from tests.booking_svc.conftest import TOMORROW, rota, scratch_booking, session
+from tests.support.apps import AGENT
+from tests.support.cpubench import measure
 
 PRACTICES = [f"R{10001 + n}" for n in range(40)]
 WARM_UP = 30
 
 
 async def run(searches: int, profile: bool, stale: bool) -> None:
-    dsn = (await create_databases_async(f"ccbench_{uuid.uuid4().hex[:8]}", ["cpu"]))["cpu"]
-    with tempfile.TemporaryDirectory() as tmp:
-        nats = NatsServer(Path(tmp) / "nats")
-        nats.start()
-        try:
-            async with running_service("booking_svc", build_app, booking_settings(sqlalchemy_url(dsn), nats.url)) as (
-                    app, client):
-                app.state.clock = Clock(START)
-                booking = Booking(app=app, client=client, clock=app.state.clock, nats_url=nats.url)
-                for ods in PRACTICES:
-                    await booking.seed_practice(ods, pcn=f"PCN-{ods[-1]}")
-                    sessions = [session(f"{c}-{d}", TOMORROW + timedelta(days=d), "08:00", "18:00", clinician=c)
-                                for c in ("C1", "C2", "N1") for d in range(14)]
-                    response = await booking.put_rota(ods, rota(sessions, days=14))
-                    assert response.status_code == 200, response.text
-                if not stale:
-                    async with app.state.db.transaction() as db_session:  # as autovacuum would after the seeding
-                        await db_session.execute(text("ANALYZE"))
-                for _ in range(600):  # the relay has the seeding's events to publish: not part of a search's cost
-                    async with app.state.db.session() as db_session:
-                        pending = (await db_session.execute(text(
-                            "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
-                    if not pending:
-                        break
-                    await asyncio.sleep(0.1)
-                window = {"from": TOMORROW.isoformat(), "to": (TOMORROW + timedelta(days=13)).isoformat()}
-                rng = random.Random(8)
+    async with scratch_booking() as booking:
+        app, client = booking.app, booking.client
+        for ods in PRACTICES:
+            await booking.seed_practice(ods, pcn=f"PCN-{ods[-1]}")
+            sessions = [session(f"{c}-{d}", TOMORROW + timedelta(days=d), "08:00", "18:00", clinician=c)
+                        for c in ("C1", "C2", "N1") for d in range(14)]
+            response = await booking.put_rota(ods, rota(sessions, days=14))
+            assert response.status_code == 200, response.text
+        if not stale:
+            async with app.state.db.transaction() as db_session:  # as autovacuum would after the seeding
+                await db_session.execute(text("ANALYZE"))
+        for _ in range(600):  # the relay has the seeding's events to publish: not part of a search's cost
+            async with app.state.db.session() as db_session:
+                pending = (await db_session.execute(text(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+            if not pending:
+                break
+            await asyncio.sleep(0.1)
+        window = {"from": TOMORROW.isoformat(), "to": (TOMORROW + timedelta(days=13)).isoformat()}
+        rng = random.Random(8)
 
-                async def search() -> None:
-                    r = await client.get("/api/v1/slots", headers=AGENT, params={
-                        "practice": rng.sample(PRACTICES, 20), **window, "limit": 50})
-                    assert r.status_code == 200 and len(r.json()["items"]) == 50, r.text
+        async def search(_n: int) -> None:
+            r = await client.get("/api/v1/slots", headers=AGENT, params={
+                "practice": rng.sample(PRACTICES, 20), **window, "limit": 50})
+            assert r.status_code == 200 and len(r.json()["items"]) == 50, r.text
 
-                for _ in range(WARM_UP):
-                    await search()
-                profiler = cProfile.Profile() if profile else None
-                began, wall = time.process_time(), time.perf_counter()
-                if profiler:
-                    profiler.enable()
-                for _ in range(searches):
-                    await search()
-                if profiler:
-                    profiler.disable()
-                cpu, wall = time.process_time() - began, time.perf_counter() - wall
-                print(f"{searches} searches: {cpu / searches * 1000:.2f} ms CPU per search, "
-                      f"{wall / searches * 1000:.2f} ms each from start to answer (one at a time)"
-                      + (" (under cProfile)" if profiler else ""))
-                if profiler:
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
-                await fast_nats_close(app)
-        finally:
-            nats.stop()
-            await drop_databases_async([dsn])
+        for n in range(WARM_UP):
+            await search(n)
+        await measure(search, range(searches), unit="search", profile=profile)
 
 
 def main() -> None:

@@ -4,9 +4,13 @@ tests move (the service reads time only from app.state.clock) and helpers that s
 from __future__ import annotations
 
 import asyncio
+import tempfile
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,3 +164,25 @@ async def fast_nats_close(app: FastAPI) -> None:
     mid-fetch leaves a reply that keeps the drain waiting its full 3 s timeout; tests do not need the drain."""
     if app.state.messaging.nc is not None:
         await asyncio.wait_for(app.state.messaging.nc.close(), timeout=5)
+
+
+@asynccontextmanager
+async def scratch_booking() -> AsyncIterator[Booking]:
+    """For the CPU benches (bench_*_cpu.py): booking-svc in this process on a scratch PostgreSQL database of its
+    own, with a nats-server of its own, both gone afterwards."""
+    from callcentre.bench.localstack import create_databases_async, drop_databases_async, sqlalchemy_url
+    from tests.support.natsserver import NatsServer
+
+    dsn = (await create_databases_async(f"ccbench_{uuid.uuid4().hex[:8]}", ["cpu"]))["cpu"]
+    with tempfile.TemporaryDirectory() as tmp:
+        nats = NatsServer(Path(tmp) / "nats")
+        nats.start()
+        try:
+            async with running_service("booking_svc", build_app, booking_settings(sqlalchemy_url(dsn), nats.url)) as (
+                    app, client):
+                app.state.clock = Clock(START)
+                yield Booking(app=app, client=client, clock=app.state.clock, nats_url=nats.url)
+                await fast_nats_close(app)
+        finally:
+            nats.stop()
+            await drop_databases_async([dsn])
