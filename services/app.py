@@ -106,21 +106,22 @@ class TransactionalRoute(APIRoute):
             if refused is not None:
                 return refused
             db: Database = request.app.state.db
-            token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
-            session = db.session(read_only=read_only)
-            request.state.db_session = session
-            try:
-                response = await handler(request)
-                if response.status_code < 400:
-                    await session.commit()
-                else:
+            async with db.request_slot():
+                token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+                session = db.session(read_only=read_only)
+                request.state.db_session = session
+                try:
+                    response = await handler(request)
+                    if response.status_code < 400:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                except BaseException:
                     await session.rollback()
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                await session.close()
-                sqlite_write_intent.reset(token)
+                    raise
+                finally:
+                    await session.close()
+                    sqlite_write_intent.reset(token)
             return response
 
         return route_handler
