@@ -4,6 +4,7 @@ connections get keep-alive comments, and streams end cleanly when the server shu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import uvicorn
 
 from services.contracts.booking import SlotAvailabilityChanged
 from services.timeutil import LONDON, utcnow
-from tests.agent_desk_svc.conftest import Desk, staff
+from tests.agent_desk_svc.conftest import Desk, desk_settings, staff, started_desk
 from tests.support.apps import wait_until
 from tests.support.natsserver import free_port
 
@@ -161,3 +162,22 @@ async def test_sigterm_ends_open_streams_and_the_server_stops(database_url: str,
     output = (tmp_path / "desk.log").read_text()
     assert "service.stopped" in output  # the app's own shutdown ran to the end
     assert "timeout graceful shutdown exceeded" not in output  # nothing had to be cancelled
+
+
+async def test_open_streams_do_not_hold_turns_at_the_request_pool(database_url: str, nats_url: str) -> None:
+    """A stream's request gives its turn at the database pool back once the stream has started (the figures come
+    from the hub's own sessions), so open dashboards cannot shut out ordinary requests: with a pool of two, three
+    open streams and a request beside them."""
+    async with started_desk(desk_settings(database_url, nats_url, database_pool_size=2)) as desk:
+        async with served(desk) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                streams = []  # kept: a reader left to the garbage collector closes its response
+                for _ in range(3):
+                    response = await stack.enter_async_context(client.stream("GET", "/api/v1/stream", headers=SUE))
+                    assert response.status_code == 200
+                    streams.append(EventStream(response))
+                    assert (await streams[-1].until("dashboard"))["agents_by_state"] is not None
+                await wait_until(lambda: desk.app.state.live.client_count == 3)
+                beside = await asyncio.wait_for(client.get("/api/v1/dashboard", headers=SUE), 10)
+                assert beside.status_code == 200
+                desk.app.state.live.end_streams()
