@@ -176,9 +176,7 @@ async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequenc
     if not bounds:
         return []
     if len(bounds) == 1:  # a hold or a booking: one day
-        lo, hi = bounds[0]
-        return [int((await session.execute(_FREE_IN_DAY, {"p_ods": ods_code, "p_lo": max(lo, now), "p_hi": hi,
-                                                          "p_now": now})).scalar_one())]
+        return [int((await session.execute(_FREE_IN_DAY, free_in_day_params(ods_code, bounds[0], now))).scalar_one())]
     columns = [func.coalesce(func.sum(case((and_(Slot.start_at >= max(lo, now), Slot.start_at < hi), 1), else_=0)), 0)
                for lo, hi in bounds]
     row = (await session.execute(select(*columns).where(
@@ -228,7 +226,7 @@ def claim_params(slot_id: str, *, holder: str, hold_id: str | None, now: datetim
 
 
 def free_in_day_params(ods_code: str, day: tuple[datetime, datetime], now: datetime) -> dict:
-    """Parameters of FREE_IN_DAY_BESIDES (and of its `p_now`, shared with the claim)."""
+    """Parameters of the day's free count (FREE_IN_DAY_BESIDES shares `p_now` with the claim it sits beside)."""
     return {"p_ods": ods_code, "p_lo": max(day[0], now), "p_hi": day[1], "p_now": now}
 
 

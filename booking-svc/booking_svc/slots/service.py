@@ -196,19 +196,17 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
 
 async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
                                taken: Iterable[str] = (), freed: Iterable[str] = (),
-                               counted: Mapping[date, int | None] | None = None) -> None:
+                               counted: Mapping[date, int] | None = None) -> None:
     """SlotAvailabilityChanged with the free-slot count (slots still to start that can be held or booked) of
     every London day a change touched; long id lists are split over several events. `counted`: days whose count
     the caller read in the statement that made the change (no second query)."""
     touched = sorted(set(days))
     if not touched:
         return
-    known = {d: n for d, n in (counted or {}).items() if n is not None}
-    if all(d in known for d in touched):
-        free = [known[d] for d in touched]
+    if counted and all(d in counted for d in touched):
+        free = [counted[d] for d in touched]
     else:
-        free = await repository.available_counts(
-            session, ods_code, [london_day(d) for d in touched], now)
+        free = await repository.available_counts(session, ods_code, [london_day(d) for d in touched], now)
     counts = {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
     taken_ids, freed_ids = sorted(set(taken)), sorted(set(freed))
     parts = max(1, -(-max(len(taken_ids), len(freed_ids)) // IDS_PER_AVAILABILITY_EVENT))
