@@ -190,6 +190,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
+async def select_rows(session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None) -> list[Any]:
+    """The rows of a SELECT of columns, run on the session's connection (inside its transaction). A query that
+    selects columns, not objects, has no use for the ORM's per-execution work (its compile state and its row
+    loading), which cost about as much as the driver's own round trip on a search's hot path."""
+    connection = await session.connection()
+    return list((await connection.execute(statement, params)).all())
+
+
 def dialect_insert(dialect: str) -> Callable[[Table], Any]:
     """The dialect's own INSERT construct, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
     return pg_insert if dialect == "postgresql" else sqlite_insert

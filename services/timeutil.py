@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,8 @@ def london_date(value: datetime) -> date:
     return to_london(value).date()
 
 
+@functools.lru_cache(maxsize=8192)
 def london_iso(value: datetime) -> str:
-    """ISO 8601 with the London offset of that instant (+00:00 in winter, +01:00 in summer)."""
+    """ISO 8601 with the London offset of that instant (+00:00 in winter, +01:00 in summer). Cached: slots start
+    on a shared grid, and a page of search results formats the same few dozen instants again and again."""
     return to_london(value).isoformat()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cProfile
+import os
 import pstats
 import time
 from collections.abc import Awaitable, Callable
@@ -24,3 +25,5 @@ async def measure(step: Callable[[int], Awaitable[None]], numbers: range, *, uni
           f"{wall / len(numbers) * 1000:.2f} ms each from start to answer" + (" (under cProfile)" if profiler else ""))
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+        if os.environ.get("CPUBENCH_CALLERS"):
+            pstats.Stats(profiler).print_callers(os.environ["CPUBENCH_CALLERS"])

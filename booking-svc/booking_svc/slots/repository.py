@@ -17,6 +17,7 @@ from sqlalchemy.sql import Update
 from booking_svc.db import chunks, dialect_name
 from booking_svc.registry.models import Clinician, Practice, Registration, SlotType
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
+from services.db import select_rows
 
 # (ods_code, slot_type, start at or after, start before)
 TimeRange = tuple[str, str, datetime, datetime]
@@ -156,7 +157,7 @@ async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: dat
     if after is not None:
         params["p_after_start"], params["p_after_id"] = after
     statement = _search_statement(dialect_name(session), groups, bool(role), bool(gender), after is not None)
-    return list((await session.execute(statement, {**params, "p_limit": limit})).all())
+    return await select_rows(session, statement, {**params, "p_limit": limit})
 
 
 async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
@@ -166,7 +167,7 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
         return []
     groups, params = _search_params(ranges, now=now, role=role, gender=gender)
     statement = _embargoed_statement(dialect_name(session), groups, bool(role), bool(gender))
-    return list((await session.execute(statement, params)).all())
+    return await select_rows(session, statement, params)
 
 
 async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequence[tuple[datetime, datetime]],

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.registry import repository as registry
+from booking_svc.registry.repository import SlotTypeRow
 from booking_svc.registry.models import Clinician, Practice, SlotType
 from booking_svc.slots import repository
 from booking_svc.slots.models import BOOKED, HELD, Slot
@@ -40,7 +41,7 @@ def london_day(day: date) -> tuple[datetime, datetime]:
     return london_midnight(day), london_midnight(day + timedelta(days=1))
 
 
-def release_at(rules: SlotType, slot_day: date) -> datetime | None:
+def release_at(rules: SlotType | SlotTypeRow, slot_day: date) -> datetime | None:
     if rules.release_days_before is None or rules.release_at_time is None:
         return None
     day = slot_day - timedelta(days=_days(rules.release_days_before))
@@ -54,7 +55,7 @@ class BookingWindow:
     latest: datetime  # and before this (end of the last bookable London day)
 
 
-def booking_window(rules: SlotType, now: datetime) -> BookingWindow:
+def booking_window(rules: SlotType | SlotTypeRow, now: datetime) -> BookingWindow:
     today = london_date(now)
     latest = london_midnight(today + timedelta(days=_days(rules.max_days_ahead) + 1))
     released_before = None
