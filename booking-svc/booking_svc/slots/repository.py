@@ -152,7 +152,8 @@ async def get_slot_for_booking(
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
                  gender: str | None, after: tuple[datetime, str] | None, limit: int) -> list:
     """The first `limit` available slots in the ranges (after `after`, a page's last start and id), earliest
-    first, with their clinicians."""
+    first, with their clinicians: rows of (id, ods_code, start_at, end_at, slot_type, clinician_id, name, role,
+    gender)."""
     groups, params = _search_params(ranges, now=now, role=role, gender=gender)
     if after is not None:
         params["p_after_start"], params["p_after_id"] = after

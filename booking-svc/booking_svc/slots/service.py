@@ -173,16 +173,17 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
                                    limit=query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
+    # The page's columns in the order `repository.search` selects them: unpacked, not read by name (50 rows).
     items = [{
-        "id": r.id,
-        "practice": r.ods_code,
-        "start": london_iso(r.start_at),
-        "end": london_iso(r.end_at),
-        "clinician": {"id": r.clinician_id, "name": r.name, "role": r.role, "gender": r.gender},
-        "slot_type": r.slot_type,
-        "channel": types[(r.ods_code, r.slot_type)].channel,
-        "pcn_partner": r.ods_code in partners,
-    } for r in rows]
+        "id": slot_id,
+        "practice": ods,
+        "start": london_iso(start),
+        "end": london_iso(end),
+        "clinician": {"id": clinician_id, "name": name, "role": role, "gender": gender},
+        "slot_type": code,
+        "channel": types[(ods, code)].channel,
+        "pcn_partner": ods in partners,
+    } for slot_id, ods, start, end, code, clinician_id, name, role, gender in rows]
     next_cursor = encode_time_cursor(rows[-1].start_at, rows[-1].id) if more else None
 
     waiting = await repository.embargoed(session, embargoed, now=now, role=query.role, gender=query.gender)
