@@ -324,7 +324,8 @@ def create_app(
         for contract, handler in (handlers or {}).items():
             by_stream.setdefault(stream_for_subject(contract.subject()), {})[contract] = handler
         consumers = [EventConsumer(db, messaging, durable=settings.service_name, handlers=group,
-                                   after_commit=on_event_applied, linger_seconds=settings.event_linger_seconds,
+                                   after_commit=on_event_applied, batch=settings.event_batch_size,
+                                   linger_seconds=settings.event_linger_seconds,
                                    fetch_wait_seconds=settings.event_fetch_wait_seconds)
                      for group in by_stream.values()]
         app.state.consumers = consumers

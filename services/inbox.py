@@ -55,13 +55,14 @@ class Batched:
     async def __call__(self, session: AsyncSession, envelope: Envelope, data: Any) -> None:
         await self.apply(session, [(envelope, data)])  # an event on its own (the one-by-one path)
 MAX_DELIVER = 20
+MAX_ACK_PENDING = 1000  # a fetched batch is at most this many
 
 
 class EventConsumer:
     """Applies events from one producing stream with the given handlers, keyed by contract class."""
 
     def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handler],
-                 after_commit: Callable[[Envelope], None] | None = None, batch: int = 100,
+                 after_commit: Callable[[Envelope], None] | None = None, batch: int = 500,
                  linger_seconds: float = 0.0, fetch_wait_seconds: float = 0.1) -> None:
         streams = {stream_for_subject(c.subject()) for c in handlers}
         if len(streams) != 1:
@@ -94,7 +95,7 @@ class EventConsumer:
     async def _subscribe(self) -> Any:
         js = await self.messaging.wait_ready()
         config = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-                                ack_wait=30, max_deliver=MAX_DELIVER, max_ack_pending=1000,
+                                ack_wait=30, max_deliver=MAX_DELIVER, max_ack_pending=MAX_ACK_PENDING,
                                 filter_subject=f"{STREAMS[self.stream]}.>")
         return await js.pull_subscribe(f"{STREAMS[self.stream]}.>", durable=self.durable, stream=self.stream, config=config)
 

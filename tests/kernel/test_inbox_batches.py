@@ -14,6 +14,7 @@ from services.db import Database
 from services.events import Envelope
 from services.inbox import Batched, EventConsumer, inbox_table
 from services.messaging import Messaging
+from services.settings import ServiceSettings
 from tests.support.apps import wait_until
 from tests.support.natsserver import NatsServer
 
@@ -147,4 +148,36 @@ async def test_a_batched_handler_gets_the_batchs_events_at_once_each_once_in_ord
             assert len((await session.execute(select(applied_table.c.call_id))).all()) == 13
         await sub.unsubscribe()
     finally:
+        await messaging.close()
+
+
+async def test_a_running_consumer_takes_a_backlog_in_batches_of_the_configured_size(db: Database,
+                                                                                  nats_server: NatsServer):
+    """A busy process spends about the same time on a batch whatever its size (every await waits its turn on the
+    event loop), so a backlog is taken a settings-sized batch at a time: 600 events are two transactions at the
+    default of 500, not six of 100."""
+    sizes: list[int] = []
+
+    async def record_all(session, items: list[tuple[Envelope, CallStarted]]) -> None:
+        sizes.append(len(items))
+        await session.execute(applied_table.insert(), [{"call_id": data.call_id} for _e, data in items])
+
+    batch = ServiceSettings().event_batch_size
+    assert batch == 500  # the default this test is about
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="backlog", handlers={CallStarted: Batched(record_all)}, batch=batch)
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        await (await consumer._subscribe()).unsubscribe()  # the durable exists: what follows is its backlog
+        for n in range(600):
+            envelope = envelope_for(n)
+            await js.publish(envelope.subject, envelope.model_dump_json().encode(),
+                             headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        consumer.start()
+        await wait_until(lambda: sum(sizes) >= 600, timeout=20)
+        assert sum(sizes) == 600
+        assert sizes[0] == 500 and len(sizes) == 2
+    finally:
+        await consumer.stop()
         await messaging.close()
