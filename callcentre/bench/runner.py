@@ -8,11 +8,13 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from callcentre.bench import limits as limits_bench
@@ -81,7 +83,11 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             workers.update({f"{p}DATABASE_POOL_SIZE": str(max(4, 20 // service_workers))
                             for p in ("BOOKING_", "REGISTRY_", "DESK_")})
             stack = PostgresStack(Path(tmp.name) / "var", extra_env={**CHEAP_PASSWORD_HASHING, **workers}, log=log)
-            await asyncio.to_thread(stack.start)
+            try:
+                await asyncio.to_thread(stack.start)
+            except SystemExit:
+                _show_log_tails(Path(tmp.name) / "var" / "logs", log)  # the folder is removed on the way out
+                raise
             target = Target(stack.url, stack.admin_credentials, stack.secrets["jwt_secret"],
                             stack.database_url("booking-svc"), stack.database_url("agent-desk-svc"))
             log(f"rush: started a stack on PostgreSQL at {target.url}")
@@ -136,6 +142,12 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             await asyncio.to_thread(stack.stop)
         if tmp is not None:
             tmp.cleanup()
+
+
+def _show_log_tails(logs: Path, log: Callable[[str], None], lines: int = 30) -> None:
+    for path in sorted(logs.glob("*.log")):
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        log(escape(f"--- last {len(tail)} lines of {path.name}\n" + "\n".join(tail)))
 
 
 def _pids(stack: PostgresStack | None, data_dir: Path | None) -> dict[str, int]:

@@ -122,3 +122,29 @@ async def test_the_open_loop_schedule_does_not_wait_for_the_stack():
     late = await pacer.due()
     assert late == pytest.approx(dues[-1] + 0.001 - 10.0)
     assert (await pacer.due()) - late == pytest.approx(0.001)
+
+
+async def test_a_stack_that_fails_to_start_shows_its_logs_before_they_are_removed(monkeypatch, tmp_path):
+    """The rush's stack lives in a temporary folder that is removed on the way out: the "see <log>" of a
+    start-up failure would name a file that no longer exists, so the logs' last lines are shown first."""
+    from rich.console import Console
+
+    from callcentre.bench import runner
+
+    def failing_start(stack) -> None:  # noqa: ANN001 - a PostgresStack
+        logs = stack.data_dir / "logs"
+        logs.mkdir(parents=True)
+        (logs / "booking-svc.log").write_text("".join(f"line {n}\n" for n in range(50)) + "[boom] port taken\n")
+        raise SystemExit(f"booking-svc exited during start-up; see {logs / 'booking-svc.log'}")
+
+    monkeypatch.setattr(runner.PostgresStack, "start", failing_start)
+    console = Console(record=True, width=200)
+    with pytest.raises(SystemExit):
+        await runner.rush(url=None, data_dir=None, booking_db=None, desk_db=None, mode="book", agents=1,
+                          contention_agents=0, hot_practices=1, duration=1, warmup=0, practices=1,
+                          patients_per_practice=1, clinicians=1, with_limits=False, limits_seconds=1,
+                          service_workers=1, drain_timeout=1, json_path=None, console=console)
+    shown = console.export_text()
+    assert "last 30 lines of booking-svc.log" in shown
+    assert "[boom] port taken" in shown  # as written: not taken for console markup
+    assert "line 49" in shown and "line 20\n" not in shown
