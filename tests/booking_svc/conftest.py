@@ -4,13 +4,10 @@ tests move (the service reads time only from app.state.clock) and helpers that s
 from __future__ import annotations
 
 import asyncio
-import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -170,19 +167,10 @@ async def fast_nats_close(app: FastAPI) -> None:
 async def scratch_booking() -> AsyncIterator[Booking]:
     """For the CPU benches (bench_*_cpu.py): booking-svc in this process on a scratch PostgreSQL database of its
     own, with a nats-server of its own, both gone afterwards."""
-    from callcentre.bench.localstack import create_databases_async, drop_databases_async, sqlalchemy_url
-    from tests.support.natsserver import NatsServer
+    from tests.support.cpubench import scratch_postgres_and_nats
 
-    dsn = (await create_databases_async(f"ccbench_{uuid.uuid4().hex[:8]}", ["cpu"]))["cpu"]
-    with tempfile.TemporaryDirectory() as tmp:
-        nats = NatsServer(Path(tmp) / "nats")
-        nats.start()
-        try:
-            async with running_service("booking_svc", build_app, booking_settings(sqlalchemy_url(dsn), nats.url)) as (
-                    app, client):
-                app.state.clock = Clock(START)
-                yield Booking(app=app, client=client, clock=app.state.clock, nats_url=nats.url)
-                await fast_nats_close(app)
-        finally:
-            nats.stop()
-            await drop_databases_async([dsn])
+    async with scratch_postgres_and_nats() as (database_url, nats_url):
+        async with running_service("booking_svc", build_app, booking_settings(database_url, nats_url)) as (app, client):
+            app.state.clock = Clock(START)
+            yield Booking(app=app, client=client, clock=app.state.clock, nats_url=nats_url)
+            await fast_nats_close(app)

@@ -5,8 +5,30 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+
+@asynccontextmanager
+async def scratch_postgres_and_nats() -> AsyncIterator[tuple[str, str]]:
+    """(database URL, NATS URL): a scratch PostgreSQL database and a nats-server of the bench's own, both gone
+    afterwards."""
+    from callcentre.bench.localstack import create_databases_async, drop_databases_async, sqlalchemy_url
+    from tests.support.natsserver import NatsServer
+
+    dsn = (await create_databases_async(f"ccbench_{uuid.uuid4().hex[:8]}", ["cpu"]))["cpu"]
+    with tempfile.TemporaryDirectory() as tmp:
+        nats = NatsServer(Path(tmp) / "nats")
+        nats.start()
+        try:
+            yield sqlalchemy_url(dsn), nats.url
+        finally:
+            nats.stop()
+            await drop_databases_async([dsn])
 
 
 async def measure(step: Callable[[int], Awaitable[None]], numbers: range, *, unit: str, profile: bool) -> None:
