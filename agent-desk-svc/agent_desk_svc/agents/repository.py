@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent, SignInFailure
+from services.db import select_rows
 
 
 # Built once: every call start and wrap-up, state change and staff check reads an agent.
@@ -16,6 +20,23 @@ _GET_FOR_UPDATE = _GET.with_for_update()
 async def get(session: AsyncSession, username: str, *, for_update: bool = False) -> Agent | None:
     query = _GET_FOR_UPDATE if for_update else _GET
     return (await session.execute(query, {"p_username": username})).scalar_one_or_none()
+
+
+# A call's start reads and changes three columns of the agent: plain statements, no object to load and flush.
+_LOCK_STATE = (select(Agent.username, Agent.active, Agent.state)
+               .where(Agent.username == bindparam("p_username")).with_for_update())
+_SET_STATE = (update(Agent.__table__).where(Agent.__table__.c.username == bindparam("p_username"))
+              .values(state=bindparam("p_state"), state_since=bindparam("p_since")))
+
+
+async def lock_state(session: AsyncSession, username: str) -> Any | None:
+    """(username, active, state) of the agent, locked until the transaction ends; None if there is no such agent."""
+    rows = await select_rows(session, _LOCK_STATE, {"p_username": username})
+    return rows[0] if rows else None
+
+
+async def set_state(session: AsyncSession, username: str, state: str, since: datetime) -> None:
+    await (await session.connection()).execute(_SET_STATE, {"p_username": username, "p_state": state, "p_since": since})
 
 
 async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -240,5 +240,18 @@ async def move_to_state(session: AsyncSession, agent: Agent, new_state: str) -> 
         return
     previous, now = agent.state, utcnow()
     agent.state, agent.state_since = new_state, now
-    await record_event(session, AgentStateChanged(username=agent.username, state=new_state, previous_state=previous,
-                                                  at=now), subject_key=agent.username)
+    await _announce_state(session, agent.username, previous, new_state, now)
+
+
+async def move_to_state_of(session: AsyncSession, username: str, previous: str, new_state: str) -> None:
+    """`move_to_state` for an agent read as plain columns and locked (`repository.lock_state`): one UPDATE."""
+    if new_state == previous:
+        return
+    now = utcnow()
+    await repository.set_state(session, username, new_state, now)
+    await _announce_state(session, username, previous, new_state, now)
+
+
+async def _announce_state(session: AsyncSession, username: str, previous: str, new_state: str, at: datetime) -> None:
+    await record_event(session, AgentStateChanged(username=username, state=new_state, previous_state=previous, at=at),
+                       subject_key=username)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Query
 
@@ -19,10 +20,12 @@ from services.pagination import (
 router = service_router(prefix="/api/v1/calls", tags=["calls"])
 
 
-def _out(call) -> CallOut:  # noqa: ANN001
-    return CallOut.model_validate({**{c: getattr(call, c) for c in (
-        "id", "agent", "nhs_number", "ods_code", "started_at", "closed_at", "disposition", "notes", "appointment_id",
-        "handle_seconds")}, "open": call.closed_at is None})
+_SHOWN = ("id", "agent", "nhs_number", "ods_code", "started_at", "closed_at", "disposition", "notes", "appointment_id",
+          "handle_seconds")
+
+
+def _out(call: Mapping[str, Any]) -> CallOut:
+    return CallOut.model_validate({**{c: call[c] for c in _SHOWN}, "open": call["closed_at"] is None})
 
 
 @router.post("", status_code=201, response_model=CallOut)
@@ -42,5 +45,5 @@ async def list_calls(session: DbSession, principal: Staff, agent: Annotated[str 
     calls = await service.list_calls(session, principal, agent=agent, is_open=open, before=decode_time_cursor(cursor),
                                      limit=size)
     items = [_out(c) for c in calls]
-    next_cursor = encode_time_cursor(calls[-1].started_at, calls[-1].id) if len(calls) == size else None
+    next_cursor = encode_time_cursor(calls[-1]["started_at"], calls[-1]["id"]) if len(calls) == size else None
     return Page[CallOut](items=items, next_cursor=next_cursor)

@@ -3,21 +3,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent_desk_svc.agents.models import Agent
 from agent_desk_svc.calls.models import Call
+from services.db import select_rows
 
-
-# Built once: every call start and wrap-up runs these.
-_GET = select(Call).where(Call.id == bindparam("p_call_id"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+# Built once: every call start and wrap-up runs these, as plain statements (no objects to load and flush).
+_CALLS = Call.__table__
+_INSERT = insert(_CALLS)
+# The call and its agent, both locked, in one round trip; `agent_state` is the agent's state.
+_LOCK_WITH_AGENT_STATE = (select(*_CALLS.c, Agent.state.label("agent_state"))
+                          .join(Agent, Agent.username == _CALLS.c.agent)
+                          .where(_CALLS.c.id == bindparam("p_call_id")).with_for_update())
+CLOSING_COLUMNS = ("closed_at", "handle_seconds", "disposition", "notes", "appointment_id", "nhs_number", "ods_code",
+                   "closed_by")
+_CLOSE = (update(_CALLS).where(_CALLS.c.id == bindparam("p_call_id"))
+          .values({name: bindparam(f"p_{name}") for name in CLOSING_COLUMNS}))
 _OPEN_CALL_FOR = select(Call).where(Call.agent == bindparam("p_agent"), Call.closed_at.is_(None))
 
 
-async def get(session: AsyncSession, call_id: str, *, for_update: bool = False) -> Call | None:
-    query = _GET_FOR_UPDATE if for_update else _GET
-    return (await session.execute(query, {"p_call_id": call_id})).scalar_one_or_none()
+async def insert_call(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    """Raises IntegrityError if the agent has an open call already (the open-calls-per-agent index)."""
+    await (await session.connection()).execute(_INSERT, dict(values))
+
+
+async def lock_with_agent_state(session: AsyncSession, call_id: str) -> Mapping[str, Any] | None:
+    """The call's columns and `agent_state`, the call and its agent locked until the transaction ends."""
+    rows = await select_rows(session, _LOCK_WITH_AGENT_STATE, {"p_call_id": call_id})
+    return rows[0]._mapping if rows else None
+
+
+async def close_call(session: AsyncSession, call_id: str, values: Mapping[str, Any]) -> None:
+    await (await session.connection()).execute(
+        _CLOSE, {"p_call_id": call_id, **{f"p_{name}": values[name] for name in CLOSING_COLUMNS}})
 
 
 async def open_call_for(session: AsyncSession, agent: str) -> Call | None:
@@ -25,9 +48,9 @@ async def open_call_for(session: AsyncSession, agent: str) -> Call | None:
 
 
 async def listing(session: AsyncSession, *, agent: str | None, is_open: bool | None,
-                  before: tuple[datetime, str] | None, limit: int) -> Sequence[Call]:
-    """Newest first."""
-    query = select(Call).order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)
+                  before: tuple[datetime, str] | None, limit: int) -> Sequence[Mapping[str, Any]]:
+    """Newest first, each call's columns."""
+    query = select(*_CALLS.c).order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)
     if agent is not None:
         query = query.where(Call.agent == agent)
     if is_open is True:
@@ -37,7 +60,7 @@ async def listing(session: AsyncSession, *, agent: str | None, is_open: bool | N
     if before is not None:
         at, call_id = before
         query = query.where(or_(Call.started_at < at, and_(Call.started_at == at, Call.id < call_id)))
-    return (await session.execute(query)).scalars().all()
+    return [row._mapping for row in await select_rows(session, query)]
 
 
 async def figures_since(session: AsyncSession, since: datetime) -> tuple[int, float | None]:
