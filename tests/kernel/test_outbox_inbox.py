@@ -79,6 +79,18 @@ async def test_a_transactions_events_are_written_together_in_order_and_only_if_i
     assert rows == [str(first.id), str(second.id)]
 
 
+async def test_a_transaction_with_hundreds_of_events_writes_them_all_in_order(db: Database):
+    """The events go in multi-row INSERTs of at most 100 rows (the drivers cap parameters per statement)."""
+    async with db.transaction() as session:
+        recorded = [await record_event(session, call_started(n), subject_key="A81001") for n in range(250)]
+    async with db.session() as session:
+        rows = (await session.execute(select(outbox_table.c.event_id, outbox_table.c.subject, outbox_table.c.payload)
+                                      .order_by(outbox_table.c.seq))).all()
+    assert [r.event_id for r in rows] == [str(e.id) for e in recorded]
+    assert {r.subject for r in rows} == {"desk.call.started.v1"}
+    assert Envelope.model_validate_json(rows[-1].payload).data["call_id"] == "call-249"
+
+
 async def relay_pending_zero(db: Database) -> bool:
     async with db.session() as session:
         count = (await session.execute(select(func.count()).select_from(outbox_table)
