@@ -27,9 +27,10 @@ from booking_svc.appointments.models import (
 )
 from booking_svc.feed import service as feed
 from booking_svc.registry import repository as registry
-from booking_svc.registry.models import Clinician, Practice, SlotType
+from booking_svc.registry.models import Clinician
+from booking_svc.registry.repository import PracticeRow, SlotTypeRow
 from booking_svc.slots import repository as slots
-from booking_svc.slots.models import Slot
+from booking_svc.slots.repository import ClinicianRow, SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
@@ -62,7 +63,7 @@ STATUS_CHANGES = {BOOKED: {ARRIVED, COMPLETED, DID_NOT_ATTEND}, ARRIVED: {COMPLE
 # ---------------------------------------------------------------------------------------------- reading
 
 async def present(session: AsyncSession, appointments: Sequence[Any],
-                  clinicians: dict[tuple[str, str], Clinician] | None = None) -> list[dict[str, Any]]:
+                  clinicians: dict[tuple[str, str], Clinician | ClinicianRow] | None = None) -> list[dict[str, Any]]:
     """The API's view of appointments (ORM objects or rows), with their clinicians from the local copy (looked up
     unless the caller has them already)."""
     if clinicians is None:
@@ -245,7 +246,7 @@ def check_if_match(if_match: str | None, version: int) -> None:
 
 
 async def _check_slot(session: AsyncSession, principal: Principal, slot_id: str, *, hold_id: str | None,
-                      nhs_number: str, now: datetime) -> tuple[Slot, SlotType, Clinician | None, str]:
+                      nhs_number: str, now: datetime) -> tuple[SlotRow, SlotTypeRow, ClinicianRow | None, str]:
     """Check the rules on the slot as read; returns it, its type, its clinician and where the patient is
     registered. The conditional UPDATE in `_claim` is the real guard."""
     slot, practice, rules, clinician, registered_here = await load_for_booking(session, principal, slot_id,
@@ -258,7 +259,8 @@ async def _check_slot(session: AsyncSession, principal: Principal, slot_id: str,
     return slot, rules, clinician, registered_at
 
 
-async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: Practice, rules: SlotType) -> str:
+async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: PracticeRow,
+                             rules: SlotTypeRow) -> str:
     """For a patient not registered at the slot's own practice: the partner practice in the same PCN they are
     registered at, if the slot is shared with the PCN."""
     if rules.shared_with_pcn and practice.pcn:
@@ -270,7 +272,7 @@ async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: P
                    code="not_registered")
 
 
-def _new_appointment(principal: Principal, slot: Slot, rules: SlotType, *, nhs_number: str, reason: str | None,
+def _new_appointment(principal: Principal, slot: SlotRow, rules: SlotTypeRow, *, nhs_number: str, reason: str | None,
                      registered_at: str, now: datetime, rescheduled_from: str | None = None) -> Appointment:
     """The appointment to insert, as a detached object (not in the unit of work: `_claim` inserts it)."""
     return Appointment(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (BindParameter, ColumnElement, Integer, Select, String, and_, any_, bindparam, case, delete,
                         exists, false, func, or_, select, update)
@@ -16,6 +16,7 @@ from sqlalchemy.sql import Update
 
 from booking_svc.db import chunks, dialect_name
 from booking_svc.registry.models import Clinician, Practice, Registration, SlotType
+from booking_svc.registry.repository import PracticeRow, SlotTypeRow
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
 from services.db import select_rows
 
@@ -37,7 +38,33 @@ _AVAILABLE_AT_NOW = available(bindparam("p_now"))
 # in the same round trip; only a PCN-shared slot for another practice's patient needs a second query.
 _REGISTERED_HERE = exists().where(Registration.nhs_number == bindparam("p_nhs"),
                                   Registration.ods_code == Slot.ods_code).label("registered_here")
-_SLOT_FOR_BOOKING = (select(Slot, Practice, SlotType, Clinician, _REGISTERED_HERE)
+class SlotRow(NamedTuple):
+    """A slot as a hold or booking reads it: a plain row, not a tracked object."""
+    id: str
+    ods_code: str
+    session_id: str
+    clinician_id: str
+    slot_type: str
+    start_at: datetime
+    end_at: datetime
+    status: str
+    hold_id: str | None
+    held_by: str | None
+    hold_expires_at: datetime | None
+
+
+class ClinicianRow(NamedTuple):
+    ods_code: str
+    clinician_id: str
+    name: str
+    role: str
+    gender: str | None
+
+
+# The slot, its practice, its type's rules and its clinician as one row of plain columns, sliced into tuples: loading
+# four ORM objects per hold and booking cost more CPU than the statement's round trip.
+_PARTS = ((SlotRow, Slot), (PracticeRow, Practice), (SlotTypeRow, SlotType), (ClinicianRow, Clinician))
+_SLOT_FOR_BOOKING = (select(*(getattr(model, name) for row, model in _PARTS for name in row._fields), _REGISTERED_HERE)
                      .outerjoin(Practice, Practice.ods_code == Slot.ods_code)
                      .outerjoin(SlotType, and_(SlotType.ods_code == Slot.ods_code, SlotType.code == Slot.slot_type))
                      .outerjoin(Clinician, _CLINICIAN_JOIN)
@@ -142,11 +169,19 @@ async def get_slot(session: AsyncSession, slot_id: str, *, fresh: bool = False) 
 
 async def get_slot_for_booking(
         session: AsyncSession, slot_id: str, nhs_number: str | None = None,
-) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None, bool] | None:
-    """The slot with its practice, slot type and clinician, and whether the patient is registered at the slot's
-    practice, in one round trip."""
-    row = (await session.execute(_SLOT_FOR_BOOKING, {"p_slot_id": slot_id, "p_nhs": nhs_number or ""})).first()
-    return None if row is None else (row[0], row[1], row[2], row[3], bool(row[4]))
+) -> tuple[SlotRow, PracticeRow | None, SlotTypeRow | None, ClinicianRow | None, bool] | None:
+    """The slot with its practice, slot type and clinician (each None if the local copy lacks it), and whether the
+    patient is registered at the slot's practice, in one round trip."""
+    rows = await select_rows(session, _SLOT_FOR_BOOKING, {"p_slot_id": slot_id, "p_nhs": nhs_number or ""})
+    if not rows:
+        return None
+    values, parts, at = tuple(rows[0]), [], 0
+    for row_type, _model in _PARTS:
+        part = values[at:at + len(row_type._fields)]
+        at += len(part)
+        parts.append(row_type(*part) if part[0] is not None else None)  # an outer join that found nothing
+    slot, practice, rules, clinician = parts
+    return slot, practice, rules, clinician, bool(values[at])
 
 
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,

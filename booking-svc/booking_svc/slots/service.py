@@ -15,10 +15,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.registry import repository as registry
-from booking_svc.registry.repository import SlotTypeRow
-from booking_svc.registry.models import Clinician, Practice, SlotType
+from booking_svc.registry.models import Practice, SlotType
+from booking_svc.registry.repository import PracticeRow, SlotTypeRow
 from booking_svc.slots import repository
 from booking_svc.slots.models import BOOKED, HELD, Slot
+from booking_svc.slots.repository import ClinicianRow, SlotRow
 from services.auth import Principal, ensure_acts_for
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -72,7 +73,8 @@ def _days(value: int) -> int:
     return min(max(value, 0), MAX_DAYS_AHEAD)
 
 
-def check_bookable(slot: Slot, practice: Practice | None, rules: SlotType | None, now: datetime) -> None:
+def check_bookable(slot: Slot | SlotRow, practice: Practice | PracticeRow | None,
+                   rules: SlotType | SlotTypeRow | None, now: datetime) -> None:
     """The rules a hold or a booking must pass; raises the Conflict a client can branch on."""
     if practice is None or not practice.is_active:
         raise Conflict("The practice is not taking bookings from the centre.", code="practice_suspended")
@@ -90,7 +92,7 @@ def check_bookable(slot: Slot, practice: Practice | None, rules: SlotType | None
         raise Conflict(f"This slot is more than {rules.max_days_ahead} days ahead.", code="outside_booking_window")
 
 
-def check_available(slot: Slot, *, holder: str, hold_id: str | None, now: datetime) -> None:
+def check_available(slot: Slot | SlotRow, *, holder: str, hold_id: str | None, now: datetime) -> None:
     """The quick answer from what was read; the conditional UPDATE that follows is the real guard."""
     if slot.status == BOOKED:
         raise Conflict("This slot has been booked.", code="slot_taken")
@@ -228,7 +230,7 @@ def holder_key(principal: Principal) -> str:
 
 async def load_for_booking(
         session: AsyncSession, principal: Principal, slot_id: str, nhs_number: str | None = None,
-) -> tuple[Slot, Practice | None, SlotType | None, Clinician | None, bool]:
+) -> tuple[SlotRow, PracticeRow | None, SlotTypeRow | None, ClinicianRow | None, bool]:
     """The slot with its practice, rules and clinician, and whether `nhs_number` is registered at the slot's
     practice (one query), refused if the principal may not act for it."""
     found = await repository.get_slot_for_booking(session, slot_id, nhs_number)
