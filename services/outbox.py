@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Insert, Integer, LargeBinary, String, Table, Update, any_,
-                        bindparam, event, func, select, update)
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, Update, any_, bindparam,
+                        event, func, select, update)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -72,16 +72,7 @@ async def record_event(session: AsyncSession, event: EventData, *, subject_key: 
     return envelope
 
 
-_ROW_COLUMNS = ("event_id", "subject", "payload", "created_at")
-_ROWS_PER_INSERT = 100
-
-
-@functools.lru_cache(maxsize=16)
-def _insert_statement(rows: int) -> Insert:
-    """One multi-row INSERT for a transaction's `rows` events, built once per count. A list of parameter sets
-    would go through the driver's executemany, which cost more than the single statement even for one row."""
-    return outbox_table.insert().values([{name: bindparam(f"{name}_{i}") for name in _ROW_COLUMNS}
-                                         for i in range(rows)])
+_INSERT = outbox_table.insert()
 
 
 @event.listens_for(Session, "before_commit")
@@ -90,13 +81,10 @@ def _write_pending_events(session: Session) -> None:
     if rows:
         if isinstance(session, ReadOnlySession):  # its statements' guard does not see the connection's
             raise ReadOnlyWrite("a read-only request recorded an event")
-        # On the connection: a Core INSERT has no use for the ORM session's per-execution work. In chunks, so a
-        # transaction with thousands of events stays inside the drivers' limit on parameters per statement.
-        connection = session.connection()
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start:start + _ROWS_PER_INSERT]
-            params = {f"{name}_{i}": row[name] for i, row in enumerate(chunk) for name in _ROW_COLUMNS}
-            connection.execute(_insert_statement(len(chunk)), params)
+        # On the connection: a Core INSERT has no use for the ORM session's per-execution work. One row is a plain
+        # execute; only several take the driver's executemany. (A multi-row VALUES statement would be compiled
+        # anew every time: SQLAlchemy does not cache it.)
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
         session.info.setdefault(_WRITTEN, []).extend(rows)
 
 

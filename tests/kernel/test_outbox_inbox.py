@@ -80,7 +80,7 @@ async def test_a_transactions_events_are_written_together_in_order_and_only_if_i
 
 
 async def test_a_transaction_with_hundreds_of_events_writes_them_all_in_order(db: Database):
-    """The events go in multi-row INSERTs of at most 100 rows (the drivers cap parameters per statement)."""
+    """A transaction's events go in one executemany of the cached INSERT, however many there are."""
     async with db.transaction() as session:
         recorded = [await record_event(session, call_started(n), subject_key="A81001") for n in range(250)]
     async with db.session() as session:
