@@ -86,13 +86,6 @@ class Database:
                                                     sync_session_class=ReadOnlySession)
         self.background_sessionmaker = async_sessionmaker(self.background_engine, expire_on_commit=False,
                                                           class_=AsyncSession)
-        # One connection whose commits do not wait for the WAL to reach disk (synchronous_commit = off), for
-        # writes that a crash may lose because they are made again anyway: the outbox relay's "published" marks
-        # (a row left unmarked is published again, and JetStream's de-duplication and the consumers' inboxes
-        # drop the copy). Sampling pg_stat_activity in a flow rush found the marks' UPDATEs and their commits'
-        # WAL flushes among the busiest work PostgreSQL did. SQLite: the background engine.
-        self.unsynced_engine: AsyncEngine = (self.background_engine if is_sqlite(url) else _engine(
-            url, 1, pool_pre_ping, echo, server_settings={"synchronous_commit": "off"}))
         # Set by the outbox relay (services.outbox): it publishes committed rows without reading them back.
         self.on_events_committed: Callable[[list[dict[str, Any]]], None] | None = None
         self._request_slots = asyncio.Semaphore(pool_size)
@@ -165,19 +158,15 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self.background_engine.dispose()
-        await self.unsynced_engine.dispose()
 
 
-def _engine(url: str, pool_size: int, pool_pre_ping: bool, echo: bool,
-            server_settings: Mapping[str, str] | None = None) -> AsyncEngine:
+def _engine(url: str, pool_size: int, pool_pre_ping: bool, echo: bool) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 15}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS,
                       pool_pre_ping=pool_pre_ping, pool_recycle=1800)
-        if server_settings:  # sent when each connection starts: no statement per use
-            kwargs["connect_args"] = {"server_settings": dict(server_settings)}
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         _configure_sqlite(engine)

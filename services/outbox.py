@@ -11,16 +11,14 @@ publish (NATS away, a crash between commit and publish, another replica's leftov
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, Update, any_, bindparam,
-                        event, func, select, update)
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, event, func, select,
+                        update)
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.background import cancel_and_wait
@@ -114,16 +112,8 @@ def _forget_pending_events(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_WRITTEN, None)
 
 
-@functools.lru_cache(maxsize=4)
-def _mark_published_statement(dialect: str) -> Update:
-    # PostgreSQL: the ids as one array, so every batch size is the same statement (prepared once per connection).
-    ids = (outbox_table.c.event_id == any_(bindparam("p_ids", type_=postgresql.ARRAY(String)))
-           if dialect == "postgresql" else outbox_table.c.event_id.in_(bindparam("p_ids", expanding=True)))
-    return update(outbox_table).where(ids).values(published_at=bindparam("p_at"))
-
-
-async def _mark_published(connection: AsyncConnection | AsyncSession, dialect: str, event_ids: list[str]) -> None:
-    await connection.execute(_mark_published_statement(dialect), {"p_ids": event_ids, "p_at": utcnow()})
+def _mark_published(event_ids: list[str]) -> Any:
+    return update(outbox_table).where(outbox_table.c.event_id.in_(event_ids)).values(published_at=utcnow())
 
 
 class OutboxRelay:
@@ -139,9 +129,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        # Marking rows published is one statement: on PostgreSQL it runs in autocommit (no BEGIN/COMMIT), on the
-        # connection whose commits do not wait for the WAL flush (a lost mark only publishes a row again).
-        engine = db.unsynced_engine
+        # Marking rows published is one statement: on PostgreSQL it runs in autocommit (no BEGIN/COMMIT).
+        engine = db.background_engine
         self._marker = engine.execution_options(isolation_level="AUTOCOMMIT") if db.dialect == "postgresql" else engine
         db.on_events_committed = self.committed
 
@@ -225,7 +214,7 @@ class OutboxRelay:
         published, failures = await self._publish(js, rows)
         if published:
             async with self._marker.begin() as conn:
-                await _mark_published(conn, self.db.dialect, published)
+                await conn.execute(_mark_published(published))
         EVENTS_PUBLISHED.labels(self.db.producer).inc(len(published))
         if failures:
             raise failures[0]
@@ -278,7 +267,7 @@ class OutboxRelay:
                 published, failures = await self._publish(js, rows)
             finally:
                 if published:
-                    await _mark_published(session, self.db.dialect, published)
+                    await session.execute(_mark_published(published))
                 await session.commit()
             EVENTS_PUBLISHED.labels(self.db.producer).inc(len(published))
             if failures:

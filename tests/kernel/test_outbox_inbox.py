@@ -240,36 +240,3 @@ async def test_committed_rows_are_published_straight_away_without_the_poll(db: D
     finally:
         await relay.stop()
         await messaging.close()
-
-
-async def test_published_marks_are_one_statement_on_the_unsynced_connection_and_business_commits_stay_synced(
-        db: Database, nats_server: NatsServer):
-    """Batches of different sizes are marked published by the quick path (each a batch of its own), and on
-    PostgreSQL the marks' connection is the only one that does not wait for the WAL flush: a mark lost in a crash
-    only publishes the row again, a lost business commit would be a lost booking."""
-    if db.dialect == "postgresql":
-        for engine, expected in ((db.engine, "on"), (db.background_engine, "on"), (db.unsynced_engine, "off")):
-            async with engine.connect() as conn:
-                assert (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar_one() == expected
-    messaging = Messaging(nats_server.url, name="agent-desk-svc")
-    messaging.start()
-    relay = OutboxRelay(db, messaging, poll_seconds=3600)
-    relay.start()
-    try:
-        await asyncio.wait_for(messaging.wait_ready(), 10)
-        await asyncio.sleep(0.2)  # the start-up poll has run (and found nothing)
-        n = 0
-        for size in (1, 3, 7):
-            async with db.transaction() as session:
-                for _ in range(size):
-                    n += 1
-                    await record_event(session, call_started(n), subject_key="A81001")
-            await wait_until(lambda: relay_pending_zero(db), timeout=10)
-        async with db.session() as session:
-            marked = (await session.execute(select(func.count()).select_from(outbox_table)
-                                            .where(outbox_table.c.published_at.is_not(None)))).scalar_one()
-        assert marked == n == 11
-        assert len(await stream_messages(nats_server.url)) == 11
-    finally:
-        await relay.stop()
-        await messaging.close()
