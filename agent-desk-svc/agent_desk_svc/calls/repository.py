@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
