@@ -38,6 +38,8 @@ _AVAILABLE_AT_NOW = available(bindparam("p_now"))
 # in the same round trip; only a PCN-shared slot for another practice's patient needs a second query.
 _REGISTERED_HERE = exists().where(Registration.nhs_number == bindparam("p_nhs"),
                                   Registration.ods_code == Slot.ods_code).label("registered_here")
+
+
 class SlotRow(NamedTuple):
     """A slot as a hold or booking reads it: a plain row, not a tracked object."""
     id: str
