@@ -238,7 +238,7 @@ def test_an_agent_moves_and_then_cancels_a_patients_appointment(staff: Staff, sc
     assert statuses == {original.json()["booking_reference"]: "rescheduled", moved_reference: "cancelled"}
 
 
-def test_the_desks_buttons_stay_disabled_until_its_script_has_wired_them(staff: Staff) -> None:
+def test_the_desks_controls_stay_disabled_until_its_script_has_wired_them(staff: Staff) -> None:
     """A click that lands before desk.js has run does nothing, silently: in one CI run an agent's "Available"
     click did exactly that and the agent stayed Offline. So the state and New call buttons come disabled from the
     server and the script enables them (every take_a_call above then waits for them to be enabled)."""
@@ -247,6 +247,8 @@ def test_the_desks_buttons_stay_disabled_until_its_script_has_wired_them(staff: 
     agent.reload()
     for name in ("Available", "Break", "Offline", "New call"):
         expect(agent.get_by_role("button", name=name, exact=True)).to_be_disabled()
+    # Enter in the NHS number would submit natively and put the number in the address bar and the history.
+    expect(agent.get_by_label("NHS number")).to_be_disabled()
     agent.unroute(re.compile(r".*/js/desk\.js.*"))
     agent.reload()
     expect(agent.locator("[data-state-choice][aria-pressed]")).to_have_count(3)  # the script's render() has run

@@ -4,6 +4,7 @@ itself; a practice's overdue request stands out; a supervisor adds, resets and d
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -82,6 +83,7 @@ def test_a_supervisor_adds_resets_and_disables_an_account(staff: Staff, screensh
     supervisor = staff.sign_in("supervisor1", expect_path="/supervisor")
     supervisor.get_by_role("link", name="Agents").click()
     expect(supervisor.locator("#agents-table")).to_be_visible()
+    expect(supervisor.get_by_role("button", name="Add account")).to_be_enabled()  # agents.js handles the form
     supervisor.get_by_label("Username").fill("agent9")
     supervisor.get_by_label("Display name").fill("Isla Agent")
     supervisor.get_by_label("First password").fill("first-password-9")
@@ -123,6 +125,20 @@ def test_a_supervisor_adds_resets_and_disables_an_account(staff: Staff, screensh
     agent = staff.sign_in("agent1", expect_path="/")
     agent.goto("/supervisor/agents")
     expect(agent.locator("h1")).to_have_text("Supervisors only")
+
+
+def test_forms_that_scripts_submit_cannot_be_submitted_before_their_script_has_run(staff: Staff) -> None:
+    """Submitted natively, the new-account form would put the first password in the URL (and the history): its
+    button, like the callback filter's, is disabled until the page's script handles the form."""
+    supervisor = staff.sign_in("supervisor1", expect_path="/supervisor")
+    for path, script, button in (("/supervisor/agents", "agents", "Add account"), ("/callbacks", "callbacks", "Show")):
+        blocked = re.compile(rf".*/js/{script}\.js.*")
+        supervisor.route(blocked, lambda route: route.abort())
+        supervisor.goto(path)
+        expect(supervisor.get_by_role("button", name=button, exact=True)).to_be_disabled()
+        supervisor.unroute(blocked)
+        supervisor.reload()
+        expect(supervisor.get_by_role("button", name=button, exact=True)).to_be_enabled()
 
 
 def test_the_ui_tests_fail_rather_than_skip_without_chromium(tmp_path) -> None:

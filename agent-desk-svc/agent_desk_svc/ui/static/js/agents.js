@@ -115,5 +115,7 @@ $("create-agent").addEventListener("submit", async (event) => {
     if (!(error instanceof ApiError && error.status === 401)) fail(error);
   }
 });
+// The page comes with the submit button disabled: a native submission would put the password in the URL.
+$("create-agent").querySelector('button[type="submit"]').disabled = false;
 
 load();

@@ -197,6 +197,7 @@ function formClosed(taskId) {
 }
 
 $("callback-filter").addEventListener("submit", (event) => { event.preventDefault(); load(); });
+$("callback-filter").querySelector('button[type="submit"]').disabled = false;  // disabled until handled here
 $("callback-view").addEventListener("change", load);
 connectLive({
   // The queue's figures move whenever a task is raised, claimed or completed anywhere.
