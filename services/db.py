@@ -190,6 +190,19 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
+def refuse_writes_on_read_only(session: Session) -> None:
+    """The guard above sees the ORM's statements only: code that writes on the session's connection asks here."""
+    if isinstance(session, ReadOnlySession):
+        raise ReadOnlyWrite("a read-only request wrote on its connection")
+
+
+async def execute_write(session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None) -> None:
+    """A Core INSERT, UPDATE or DELETE on the session's connection (inside its transaction), without the ORM's
+    per-execution work; refused in a read-only request, as the ORM's statements are."""
+    refuse_writes_on_read_only(session.sync_session)
+    await (await session.connection()).execute(statement, params)
+
+
 async def select_rows(session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None) -> list[Any]:
     """The rows of a SELECT of columns, run on the session's connection (inside its transaction). A query that
     selects columns, not objects, has no use for the ORM's per-execution work (its compile state and its row

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.background import cancel_and_wait
-from services.db import (ON_EVENTS_COMMITTED, Database, ReadOnlySession, ReadOnlyWrite, kernel_metadata,
+from services.db import (ON_EVENTS_COMMITTED, Database, kernel_metadata, refuse_writes_on_read_only,
                          sqlite_write_intent)
 from services.events import Envelope, EventData
 from services.logging import get_logger, request_id_var
@@ -77,8 +77,7 @@ _INSERT = outbox_table.insert()
 def _write_pending_events(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
-        if isinstance(session, ReadOnlySession):  # its statements' guard does not see the connection's
-            raise ReadOnlyWrite("a read-only request recorded an event")
+        refuse_writes_on_read_only(session)
         # On the connection: a Core INSERT has no use for the ORM session's per-execution work. One row is a plain
         # execute; only several take the driver's executemany. (A multi-row VALUES statement would be compiled
         # anew every time: SQLAlchemy does not cache it.)

@@ -7,10 +7,11 @@ import uuid
 from datetime import datetime, timezone
 
 import nats
+import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from services.contracts.desk import CallStarted
-from services.db import Database
+from services.db import Database, ReadOnlyWrite, execute_write
 from services.events import Envelope
 from services.inbox import EventConsumer
 from services.messaging import Messaging
@@ -240,3 +241,14 @@ async def test_committed_rows_are_published_straight_away_without_the_poll(db: D
     finally:
         await relay.stop()
         await messaging.close()
+
+
+async def test_a_write_on_a_read_only_sessions_connection_is_refused_and_changes_nothing(db: Database):
+    """`execute_write` bypasses the ORM, and with it the ORM's read-only guard: it checks on its own."""
+    async with db.transaction() as session:
+        await record_event(session, call_started(1), subject_key="A81001")
+    async with db.session(read_only=True) as session:
+        with pytest.raises(ReadOnlyWrite):
+            await execute_write(session, outbox_table.delete())
+    async with db.session() as session:
+        assert (await session.execute(select(func.count()).select_from(outbox_table))).scalar_one() == 1

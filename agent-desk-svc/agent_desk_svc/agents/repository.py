@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent, SignInFailure
-from services.db import select_rows
+from services.db import execute_write, select_rows
 
 
 # Built once: every call start and wrap-up, state change and staff check reads an agent.
@@ -35,7 +35,7 @@ async def lock_state(session: AsyncSession, username: str) -> Any | None:
 
 
 async def set_state(session: AsyncSession, username: str, state: str, since: datetime) -> None:
-    await (await session.connection()).execute(_SET_STATE, {"p_username": username, "p_state": state, "p_since": since})
+    await execute_write(session, _SET_STATE, {"p_username": username, "p_state": state, "p_since": since})
 
 
 async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,

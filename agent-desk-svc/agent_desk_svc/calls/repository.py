@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent
 from agent_desk_svc.calls.models import Call
-from services.db import select_rows
+from services.db import execute_write, select_rows
 
 # Built once: every call start and wrap-up runs these, as plain statements (no objects to load and flush).
 _CALLS = Call.__table__
@@ -27,7 +27,7 @@ _OPEN_CALL_FOR = select(Call).where(Call.agent == bindparam("p_agent"), Call.clo
 
 async def insert_call(session: AsyncSession, values: Mapping[str, Any]) -> None:
     """Raises IntegrityError if the agent has an open call already (the open-calls-per-agent index)."""
-    await (await session.connection()).execute(_INSERT, dict(values))
+    await execute_write(session, _INSERT, dict(values))
 
 
 async def lock_with_agent_state(session: AsyncSession, call_id: str) -> Mapping[str, Any] | None:
@@ -37,8 +37,8 @@ async def lock_with_agent_state(session: AsyncSession, call_id: str) -> Mapping[
 
 
 async def close_call(session: AsyncSession, call_id: str, values: Mapping[str, Any]) -> None:
-    await (await session.connection()).execute(
-        _CLOSE, {"p_call_id": call_id, **{f"p_{name}": values[name] for name in CLOSING_COLUMNS}})
+    await execute_write(session, _CLOSE,
+                        {"p_call_id": call_id, **{f"p_{name}": values[name] for name in CLOSING_COLUMNS}})
 
 
 async def open_call_for(session: AsyncSession, agent: str) -> Call | None:
