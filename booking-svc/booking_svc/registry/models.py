@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from booking_svc.db import Base
 
+ACTIVE = "active"  # a practice's status while it takes bookings
+
 
 class Practice(Base):
     __tablename__ = "practices"
@@ -21,7 +23,7 @@ class Practice(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == ACTIVE
 
 
 class RegistryVersion(Base):

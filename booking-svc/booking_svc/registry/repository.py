@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import chunks, dialect_name, insert_ignoring_duplicates
-from booking_svc.registry.models import Clinician, Practice, Registration, RegistryVersion, SlotType
+from booking_svc.registry.models import ACTIVE, Clinician, Practice, Registration, RegistryVersion, SlotType
 from services.db import select_rows
 
 
@@ -27,7 +27,7 @@ class PracticeRow(NamedTuple):
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == ACTIVE
 
 
 class SlotTypeRow(NamedTuple):
