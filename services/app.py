@@ -31,7 +31,7 @@ from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
 from services.events import Envelope, EventData, stream_for_subject
 from services.eventlog import EventLogPruner
 from services.gc_tuning import freeze_startup_objects
-from services.inbox import Batched, EventConsumer, Handler
+from services.inbox import EventConsumer, Handlers
 from services.logging import configure_logging, get_logger, request_id_var
 from services.messaging import Messaging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -302,13 +302,13 @@ def create_app(
     *,
     title: str,
     routers: Sequence[APIRouter],
-    handlers: Mapping[type[EventData], Handler | Batched] | None = None,
+    handlers: Mapping[type[EventData], Handlers] | None = None,
     on_event_applied: Callable[[Envelope], None] | None = None,
     on_startup: Sequence[Callable[[FastAPI], Any]] = (),
     on_shutdown: Sequence[Callable[[FastAPI], Any]] = (),
 ) -> FastAPI:
-    """Assemble a service. `handlers` maps event contracts to handlers; one durable consumer named after the
-    service is made for each stream the handlers read."""
+    """Assemble a service. `handlers` maps event contracts to a handler or a tuple of them; one durable consumer
+    named after the service is made for each stream the handlers read."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -320,7 +320,7 @@ def create_app(
                             linger_seconds=settings.event_linger_seconds)
         app.state.db, app.state.messaging, app.state.relay = db, messaging, relay
         app.state.draining = False
-        by_stream: dict[str, dict[type[EventData], Handler | Batched]] = {}
+        by_stream: dict[str, dict[type[EventData], Handlers]] = {}
         for contract, handler in (handlers or {}).items():
             by_stream.setdefault(stream_for_subject(contract.subject()), {})[contract] = handler
         consumers = [EventConsumer(db, messaging, durable=settings.service_name, handlers=group,

@@ -54,6 +54,18 @@ class Batched:
 
     async def __call__(self, session: AsyncSession, envelope: Envelope, data: Any) -> None:
         await self.apply(session, [(envelope, data)])  # an event on its own (the one-by-one path)
+
+
+# What a contract is handled by: one handler, or several when one event feeds several projections (an appointment
+# change moves the dashboard and is kept in the audit trail). They run in the order given, in one transaction.
+Chain = tuple[Handler | Batched, ...]
+Handlers = Handler | Batched | Chain
+
+
+def _as_tuple(handlers: Handlers) -> Chain:
+    return handlers if isinstance(handlers, tuple) else (handlers,)
+
+
 MAX_DELIVER = 20
 MAX_ACK_PENDING = 1000  # a fetched batch is at most this many
 
@@ -61,7 +73,7 @@ MAX_ACK_PENDING = 1000  # a fetched batch is at most this many
 class EventConsumer:
     """Applies events from one producing stream with the given handlers, keyed by contract class."""
 
-    def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handler],
+    def __init__(self, db: Database, messaging: Messaging, *, durable: str, handlers: Mapping[type[EventData], Handlers],
                  after_commit: Callable[[Envelope], None] | None = None, batch: int = 500,
                  linger_seconds: float = 0.0, fetch_wait_seconds: float = 0.1) -> None:
         streams = {stream_for_subject(c.subject()) for c in handlers}
@@ -71,7 +83,7 @@ class EventConsumer:
         self.db = db
         self.messaging = messaging
         self.durable = durable
-        self.handlers = {contract.subject(): (contract, handler) for contract, handler in handlers.items()}
+        self.handlers = {contract.subject(): (contract, _as_tuple(handler)) for contract, handler in handlers.items()}
         self.after_commit = after_commit
         self.batch = batch
         self.linger_seconds = linger_seconds
@@ -127,7 +139,7 @@ class EventConsumer:
         if len(messages) == 1:
             await self.handle(messages[0])
             return
-        work: list[tuple[Envelope, type[EventData], Handler]] = []
+        work: list[tuple[Envelope, type[EventData], Chain]] = []
         for msg in messages:
             try:
                 envelope = Envelope.model_validate_json(msg.data)
@@ -152,28 +164,29 @@ class EventConsumer:
         for msg in messages:  # one by one: a malformed or failing message is dealt with alone
             await self.handle(msg)
 
-    async def apply_batch(self, work: list[tuple[Envelope, type[EventData], Handler]]) -> list[Envelope]:
+    async def apply_batch(self, work: list[tuple[Envelope, type[EventData], Chain]]) -> list[Envelope]:
         """Apply each event not yet in the inbox, in order, in one transaction; returns those applied."""
         applied: list[Envelope] = []
         async with self.db.transaction(background=True) as session:
             subjects = {str(envelope.id): envelope.subject for envelope, _c, _h in work}  # each id once, in order
             recorded = await self._record(session, list(subjects.items()))
-            fresh: list[tuple[Envelope, type[EventData], Handler]] = []
-            for envelope, contract, handler in work:
+            fresh: list[tuple[Envelope, type[EventData], Chain]] = []
+            for envelope, contract, handlers in work:
                 event_id = str(envelope.id)
                 if event_id not in recorded:
                     EVENTS_DUPLICATE.labels(self.durable).inc()
                     continue
                 recorded.discard(event_id)  # the same event twice in one batch is applied once
-                fresh.append((envelope, contract, handler))
+                fresh.append((envelope, contract, handlers))
             batched: dict[Batched, list[tuple[Envelope, Any]]] = {}
-            for envelope, contract, handler in fresh:
+            for envelope, contract, handlers in fresh:
                 data = contract.model_validate(envelope.data)
-                if isinstance(handler, Batched):
-                    batched.setdefault(handler, []).append((envelope, data))
-                else:
-                    await handler(session, envelope, data)
-                    await _isolate(session)
+                for handler in handlers:
+                    if isinstance(handler, Batched):
+                        batched.setdefault(handler, []).append((envelope, data))
+                    else:
+                        await handler(session, envelope, data)
+                        await _isolate(session)
                 applied.append(envelope)
             for handler, items in batched.items():
                 await handler.apply(session, items)
@@ -193,9 +206,9 @@ class EventConsumer:
         if entry is None:
             await msg.ack()  # not for us (or a version we do not read yet)
             return
-        contract, handler = entry
+        contract, handlers = entry
         try:
-            applied = await self.apply(envelope, contract, handler)
+            applied = await self.apply(envelope, contract, handlers)
         except Exception as exc:  # noqa: BLE001
             deliveries = msg.metadata.num_delivered if msg.metadata else 1
             if deliveries >= MAX_DELIVER:
@@ -213,7 +226,7 @@ class EventConsumer:
         if applied and self.after_commit is not None:
             self.after_commit(envelope)
 
-    async def apply(self, envelope: Envelope, contract: type[EventData], handler: Handler) -> bool:
+    async def apply(self, envelope: Envelope, contract: type[EventData], handlers: Chain) -> bool:
         """Apply once: returns False when the inbox shows the event was already applied."""
         event_id = str(envelope.id)
         data = contract.model_validate(envelope.data)
@@ -221,7 +234,10 @@ class EventConsumer:
             if not await self._record(session, [(event_id, envelope.subject)]):
                 EVENTS_DUPLICATE.labels(self.durable).inc()
                 return False
-            await handler(session, envelope, data)
+            for i, handler in enumerate(handlers):
+                if i:
+                    await _isolate(session)
+                await handler(session, envelope, data)
         EVENTS_APPLIED.labels(self.durable, envelope.subject).inc()
         return True
 

@@ -181,3 +181,51 @@ async def test_a_running_consumer_takes_a_backlog_in_batches_of_the_configured_s
     finally:
         await consumer.stop()
         await messaging.close()
+
+
+async def test_one_event_feeds_each_of_its_handlers_once_in_a_batch_and_alone(db: Database, nats_server: NatsServer):
+    """A contract handled by several projections (an appointment change moves the dashboard and is kept in the
+    audit trail): each gets the event once, in one transaction, on both paths; if one fails, none keeps it."""
+    seen: dict[str, list[str]] = {"plain": [], "batched": []}
+    fail = {"call-7": 1}
+
+    async def plain(session, envelope: Envelope, data: CallStarted) -> None:
+        seen["plain"].append(data.call_id)
+        await session.execute(applied_table.insert().values(call_id=f"plain-{data.call_id}"))
+
+    async def record_all(session, items: list[tuple[Envelope, CallStarted]]) -> None:
+        seen["batched"].extend(data.call_id for _e, data in items)
+        for _e, data in items:
+            if fail.get(data.call_id):
+                fail[data.call_id] -= 1
+                raise RuntimeError("transient failure")
+        await session.execute(applied_table.insert(), [{"call_id": f"batched-{d.call_id}"} for _e, d in items])
+
+    messaging = Messaging(nats_server.url, name="agent-desk-svc")
+    messaging.start()
+    consumer = EventConsumer(db, messaging, durable="several", handlers={CallStarted: (plain, Batched(record_all))})
+    try:
+        js = await asyncio.wait_for(messaging.wait_ready(), 10)
+        sub = await consumer._subscribe()
+        for n in range(5):
+            envelope = envelope_for(n)
+            await js.publish(envelope.subject, envelope.model_dump_json().encode(),
+                             headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        await consumer.handle_batch(await sub.fetch(100, timeout=5))
+        assert seen == {"plain": [f"call-{n}" for n in range(5)], "batched": [f"call-{n}" for n in range(5)]}
+
+        # Alone, with the second handler failing once: the first's row is rolled back with it, then both apply.
+        envelope = envelope_for(7)
+        await js.publish(envelope.subject, envelope.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        await consumer.handle_batch(await sub.fetch(100, timeout=5))
+        await consumer.handle_batch(await sub.fetch(100, timeout=10))  # the retry (nak with a delay)
+
+        async with db.session() as session:
+            rows = set((await session.execute(select(applied_table.c.call_id))).scalars())
+        expected = {f"{kind}-call-{n}" for kind in ("plain", "batched") for n in (0, 1, 2, 3, 4, 7)}
+        assert rows == expected
+        assert seen["plain"][-2:] == ["call-7", "call-7"] and fail["call-7"] == 0
+        await sub.unsubscribe()
+    finally:
+        await messaging.close()

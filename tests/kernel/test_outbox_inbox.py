@@ -204,9 +204,9 @@ async def test_two_replicas_applying_the_same_event_at_once_apply_it_once(db: Da
     replicas = [EventConsumer(db, Messaging("nats://127.0.0.1:1", name="agent-desk-svc"), durable="replicated",
                               handlers={CallStarted: slow}) for _ in range(2)]
     envelope = Envelope.wrap(call_started(11), producer="agent-desk-svc", subject_key="A81001", correlation_id=None)
-    first = asyncio.create_task(replicas[0].apply(envelope, CallStarted, slow))
+    first = asyncio.create_task(replicas[0].apply(envelope, CallStarted, (slow,)))
     await asyncio.wait_for(first_inside.wait(), 10)
-    second = asyncio.create_task(replicas[1].apply(envelope, CallStarted, slow))
+    second = asyncio.create_task(replicas[1].apply(envelope, CallStarted, (slow,)))
     await asyncio.sleep(0.3)
     assert not second.done()  # waiting on the first's uncommitted inbox row (or, on SQLite, its write lock)
     let_first_commit.set()
