@@ -13,7 +13,7 @@ from agent_desk_svc.agents.endpoints import internal_router as staff_internal_ro
 from agent_desk_svc.agents.endpoints import router as agents_router
 from agent_desk_svc.agents.passwords import Passwords
 from agent_desk_svc.agents.service import ensure_admin
-from agent_desk_svc.audit.consumers import on_audit_recorded
+from agent_desk_svc.audit.consumers import on_appointment_changed, on_audit_recorded
 from agent_desk_svc.audit.endpoints import router as audit_router
 from agent_desk_svc.callbacks.consumers import on_appointment_displaced
 from agent_desk_svc.callbacks.endpoints import router as callbacks_router
@@ -28,18 +28,22 @@ from agent_desk_svc.ui.endpoints import router as ui_router
 from services.app import create_app
 from services.contracts.audit import BookingAuditRecorded, DeskAuditRecorded, RegistryAuditRecorded
 from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentDisplaced,
-                                        AppointmentRescheduled, SlotAvailabilityChanged)
+                                        AppointmentRescheduled, AppointmentStatusChanged, SlotAvailabilityChanged)
 from services.events import Envelope
 from services.logging import get_logger
 
 log = get_logger(__name__)
 
+# An appointment change moves the dashboard's counters and free slots and is kept in the audit trail.
+_BOOKING_CHANGE = (dashboard_consumers.on_booking_change, dashboard_consumers.on_availability_changed,
+                   on_appointment_changed)
 HANDLERS = {
-    AppointmentBooked: dashboard_consumers.on_booking_change,
-    AppointmentCancelled: dashboard_consumers.on_booking_change,
-    AppointmentRescheduled: dashboard_consumers.on_booking_change,
+    AppointmentBooked: _BOOKING_CHANGE,
+    AppointmentCancelled: _BOOKING_CHANGE,
+    AppointmentRescheduled: _BOOKING_CHANGE,
+    AppointmentStatusChanged: on_appointment_changed,
+    AppointmentDisplaced: (on_appointment_displaced, on_appointment_changed),
     SlotAvailabilityChanged: dashboard_consumers.on_availability_changed,
-    AppointmentDisplaced: on_appointment_displaced,
     RegistryAuditRecorded: on_audit_recorded,
     BookingAuditRecorded: on_audit_recorded,
     DeskAuditRecorded: on_audit_recorded,

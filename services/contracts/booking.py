@@ -11,6 +11,11 @@ AppointmentStatus = Literal["booked", "cancelled", "displaced", "arrived", "comp
 
 
 class _AppointmentEvent(EventData):
+    """A change to an appointment. It is also the change's audit record (agent-desk-svc keeps it in the trail:
+    `actor`, `actor_role`, on behalf of `ods_code`, at the envelope's `occurred_at`), and it carries the free-slot
+    counts of the London days it touched at `ods_code`, as SlotAvailabilityChanged does (empty when it moved
+    none), so a booking is one event, not three."""
+
     appointment_id: str
     ods_code: str
     slot_id: str
@@ -24,6 +29,7 @@ class _AppointmentEvent(EventData):
     version: int
     actor: str
     actor_role: str
+    free_slots_by_date: dict[str, int] = {}
 
 
 class AppointmentBooked(_AppointmentEvent):
@@ -37,12 +43,14 @@ class AppointmentCancelled(_AppointmentEvent):
 
 
 class AppointmentRescheduled(_AppointmentEvent):
-    """The appointment moved: `slot_*` fields describe the new slot."""
+    """The appointment moved: `slot_*` fields describe the new slot. `free_slots_by_date` counts `ods_code`'s days;
+    a move from another practice (`previous_ods_code`) also sends SlotAvailabilityChanged for that one."""
 
     event_type = "booking.appointment.rescheduled"
     previous_appointment_id: str
     previous_slot_id: str
     previous_slot_start: datetime
+    previous_ods_code: str | None = None
 
 
 class AppointmentDisplaced(_AppointmentEvent):

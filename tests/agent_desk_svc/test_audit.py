@@ -8,6 +8,8 @@ from sqlalchemy import delete, select
 
 from agent_desk_svc.audit.models import AuditRecord
 from services.contracts.audit import BookingAuditRecorded, RegistryAuditRecorded
+from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentDisplaced,
+                                        AppointmentRescheduled, AppointmentStatusChanged)
 from services.inbox import inbox_table
 from tests.agent_desk_svc.conftest import Desk, staff
 from tests.support.apps import practice, wait_until
@@ -99,3 +101,39 @@ async def test_an_audit_event_redelivered_after_its_inbox_row_was_pruned_is_kept
         inbox_ids = (await session.execute(select(inbox_table.c.event_id))).scalars().all()
     assert ids == [str(lookup.id)]
     assert inbox_ids == [str(lookup.id)]  # it was applied again (the inbox did not know it), and stored once
+
+
+async def test_every_appointment_change_is_kept_as_its_own_audit_record(desk: Desk) -> None:
+    """booking-svc publishes one event per appointment change, which is also its audit record: who, in what role,
+    for which practice, when; a cancellation's reason, a move's origin and a displacement's cause as the detail."""
+    start = T1 + timedelta(days=2)
+    common = {"ods_code": "A81001", "nhs_number": NHS, "slot_start": start, "slot_end": start + timedelta(minutes=10),
+              "clinician_id": "C1", "slot_type": "routine", "channel": "in_person", "version": 1}
+    changes = [
+        (AppointmentBooked(**common, appointment_id="ap-1", slot_id="s1", status="booked", actor="bob",
+                           actor_role="agent", booking_reference="ABCD2345", free_slots_by_date={"2024-03-06": 9}),
+         "appointment.book", None),
+        (AppointmentCancelled(**common, appointment_id="ap-1", slot_id="s1", status="cancelled", actor="sue",
+                              actor_role="supervisor", reason="patient asked"), "appointment.cancel", "patient asked"),
+        (AppointmentRescheduled(**common, appointment_id="ap-3", slot_id="s3", status="booked", actor="bob",
+                                actor_role="agent", previous_appointment_id="ap-2", previous_slot_id="s2",
+                                previous_slot_start=start), "appointment.reschedule", "from ap-2"),
+        (AppointmentStatusChanged(**common, appointment_id="ap-3", slot_id="s3", status="arrived",
+                                  actor="key-A81001", actor_role="practice"), "appointment.arrived", None),
+        (AppointmentDisplaced(**common, appointment_id="ap-4", slot_id="s4", status="displaced", actor="key-A81001",
+                              actor_role="practice"), "appointment.displace", "slot removed by a rota change"),
+    ]
+    envelopes = [await desk.publish(event, subject_key="A81001", occurred_at=T1 + timedelta(minutes=n))
+                 for n, (event, _action, _detail) in enumerate(changes)]
+    await desk.republish(envelopes[0], msg_id="redelivered")  # kept once
+    await wait_until(lambda: desk.drained("BOOKING"))
+
+    response = await desk.client.get("/api/v1/audit", headers=SUE, params={"nhs_number": NHS})
+    assert response.status_code == 200, response.text
+    items = list(reversed(response.json()["items"]))  # oldest first
+    assert [(i["action"], i["detail"]) for i in items] == [(action, detail) for _e, action, detail in changes]
+    for item, envelope, (event, _action, _detail) in zip(items, envelopes, changes, strict=True):
+        assert item == {**item, "id": str(envelope.id), "service": "booking-svc", "actor": event.actor,
+                        "role": event.actor_role, "on_behalf_of": "A81001", "target_kind": "appointment",
+                        "target_id": event.appointment_id, "nhs_number": NHS}
+        assert datetime.fromisoformat(item["at"]) == envelope.occurred_at

@@ -58,15 +58,18 @@ async def test_dashboard_counts_agents_calls_callbacks_and_booking_events(desk: 
                        subject_key="A81001", occurred_at=now - timedelta(minutes=1))
     await desk.publish(SlotAvailabilityChanged(ods_code="B82002", free_slots_by_date={today.isoformat(): 4},
                                                taken_slot_ids=["s1"]), subject_key="B82002", occurred_at=now)
+    # A booking carries its day's new free count itself.
+    await desk.publish(appointment(booked, "c1", "C83003", status="booked", booking_reference="R3",
+                                   free_slots_by_date={today.isoformat(): 5}), subject_key="C83003")
 
     await wait_until(lambda: desk.drained("BOOKING"))
     response = await desk.client.get("/api/v1/dashboard", headers=staff("sue", "supervisor"))
     assert response.status_code == 200
     figures = response.json()
     assert figures["date"] == today.isoformat()
-    assert figures["bookings_today_by_practice"] == {"A81001": 2, "B82002": 1}
+    assert figures["bookings_today_by_practice"] == {"A81001": 2, "B82002": 1, "C83003": 1}
     assert figures["cancellations_today_by_practice"] == {"A81001": 1}
-    assert figures["free_slots_today_by_practice"] == {"A81001": 12, "B82002": 4}
+    assert figures["free_slots_today_by_practice"] == {"A81001": 12, "B82002": 4, "C83003": 5}
     assert figures["agents_by_state"] == {"available": 0, "on_call": 0, "wrap_up": 1, "break": 1, "offline": 1}
     assert figures["calls_today"] == 1 and figures["avg_handle_seconds"] is not None
     assert figures["avg_handle_seconds"] >= 0

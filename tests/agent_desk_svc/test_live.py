@@ -20,8 +20,10 @@ import httpx
 import pytest
 import uvicorn
 
-from services.contracts.booking import SlotAvailabilityChanged
+from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentRescheduled,
+                                        SlotAvailabilityChanged)
 from services.timeutil import LONDON, utcnow
+from tests.agent_desk_svc.test_dashboard import appointment
 from tests.agent_desk_svc.conftest import Desk, desk_settings, staff, started_desk
 from tests.support.apps import wait_until
 from tests.support.natsserver import free_port
@@ -96,6 +98,28 @@ async def test_stream_pushes_slot_taken_and_dashboard_changes(desk: Desk, monkey
                                                        taken_slot_ids=["slot-1", "slot-2"]), subject_key="A81001")
             taken = await events.until("slot_taken")
             assert taken == {"ods_code": "A81001", "slot_ids": ["slot-1", "slot-2"]}
+            # Appointment changes carry their slots themselves.
+            await desk.publish(appointment(AppointmentBooked, "b7", "A81001", status="booked", booking_reference="R"),
+                               subject_key="A81001")
+            assert await events.until("slot_taken") == {"ods_code": "A81001", "slot_ids": ["slot-b7"]}
+            await desk.publish(appointment(AppointmentCancelled, "b7", "A81001", status="cancelled"),
+                               subject_key="A81001")
+            assert await events.until("slot_freed") == {"ods_code": "A81001", "slot_ids": ["slot-b7"]}
+            moves = [("m1", "A81001", "slot-old-1"), ("m2", "B82002", "slot-old-2"), ("m3", "A81001", "slot-old-3")]
+            for appointment_id, previous_ods, previous_slot in moves:
+                await desk.publish(appointment(AppointmentRescheduled, appointment_id, "A81001", status="booked",
+                                               previous_appointment_id="p", previous_slot_id=previous_slot,
+                                               previous_slot_start=utcnow(), previous_ods_code=previous_ods),
+                                   subject_key="A81001")
+            pushed = []
+            while len(pushed) < 5:
+                event, data = await events.next()
+                if event in ("slot_taken", "slot_freed"):
+                    assert data["ods_code"] == "A81001"
+                    pushed.append((event, data["slot_ids"]))
+            # A move from another practice frees its slot there (that practice's own availability event).
+            assert pushed == [("slot_taken", ["slot-m1"]), ("slot_freed", ["slot-old-1"]), ("slot_taken", ["slot-m2"]),
+                              ("slot_taken", ["slot-m3"]), ("slot_freed", ["slot-old-3"])]
             # The projection changes too, and the new figures are pushed.
             figures = await events.until("dashboard", lambda d: d["free_slots_today_by_practice"] == {"A81001": 7})
             assert figures["agents_by_state"]["offline"] == 2

@@ -82,8 +82,10 @@ async def test_a_changed_rota_removes_free_and_held_slots_and_displaces_booked_o
     [event] = await booking.events("booking.appointment.displaced.v1")
     assert event["data"]["appointment_id"] == booked["id"] and event["data"]["nhs_number"] == nhs(1)
     assert event["data"]["status"] == "displaced" and event["data"]["actor_role"] == "practice"
+    # The displacement is its own audit record, naming the practice's key that sent the rota.
     audits = [e["data"] for e in await booking.events("booking.audit.recorded.v1")]
-    assert any(a["action"] == "appointment.displace" and a["target_id"] == booked["id"] for a in audits)
+    [replaced] = [a for a in audits if a["action"] == "rota.replace" and a["on_behalf_of"] == A][-1:]
+    assert event["data"]["actor"] == replaced["actor"] == "key-A81001" and event["data"]["ods_code"] == A
     feed = (await booking.client.get(f"/api/v1/feed/{A}", headers=practice(A))).json()["items"]
     assert [i["kind"] for i in feed] == ["booked", "booked", "cancelled", "displaced"]
     assert feed[-1]["appointment"]["status"] == "displaced"

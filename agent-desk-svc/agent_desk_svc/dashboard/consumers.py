@@ -33,6 +33,7 @@ async def _count_booking_changes(session: AsyncSession, items: list[tuple[Envelo
 
 
 async def _record_free_slots(session: AsyncSession, items: list[tuple[Envelope, Any]]) -> None:
+    """From SlotAvailabilityChanged and from the appointment changes that carry their days' counts."""
     newest: dict[tuple[str, date], tuple[int, datetime]] = {}
     keep_from: dict[str, date] = {}
     for envelope, data in items:

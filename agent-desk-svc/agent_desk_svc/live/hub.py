@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from agent_desk_svc.dashboard.service import dashboard
 from services.background import cancel_and_wait
-from services.contracts.booking import SlotAvailabilityChanged
+from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentRescheduled,
+                                        SlotAvailabilityChanged)
 from services.db import Database
 from services.events import Envelope
 from services.logging import get_logger
@@ -184,14 +185,32 @@ class LiveHub:
         # (no parse, no timer). A stream that opens later is sent the current figures first.
         if not self._clients or not subject.startswith(_DASHBOARD_SUBJECTS):
             return
-        if subject == SlotAvailabilityChanged.subject():
+        contract = _SLOT_CHANGES.get(subject)
+        if contract is not None:
             try:
-                data = SlotAvailabilityChanged.model_validate(Envelope.model_validate_json(msg.data).data)
+                data = contract.model_validate(Envelope.model_validate_json(msg.data).data)
             except ValidationError:
                 log.warning("live.malformed_event", subject=subject)
                 return
-            if data.taken_slot_ids:
-                self.broadcast("slot_taken", {"ods_code": data.ods_code, "slot_ids": data.taken_slot_ids})
-            if data.freed_slot_ids:
-                self.broadcast("slot_freed", {"ods_code": data.ods_code, "slot_ids": data.freed_slot_ids})
+            taken, freed = _slots_taken_and_freed(data)
+            if taken:
+                self.broadcast("slot_taken", {"ods_code": data.ods_code, "slot_ids": taken})
+            if freed:
+                self.broadcast("slot_freed", {"ods_code": data.ods_code, "slot_ids": freed})
         self.dashboard_may_have_changed(recheck=True)
+
+
+_SLOT_CHANGES = {c.subject(): c for c in (SlotAvailabilityChanged, AppointmentBooked, AppointmentCancelled,
+                                          AppointmentRescheduled)}
+
+
+def _slots_taken_and_freed(data: Any) -> tuple[list[str], list[str]]:
+    """The slots an event took and freed at its practice (`data.ods_code`)."""
+    if isinstance(data, SlotAvailabilityChanged):
+        return data.taken_slot_ids, data.freed_slot_ids
+    if isinstance(data, AppointmentBooked):
+        return [data.slot_id], []
+    if isinstance(data, AppointmentCancelled):
+        return [], [data.slot_id]
+    # Rescheduled: a move from another practice frees its slot there, in that practice's SlotAvailabilityChanged.
+    return [data.slot_id], [data.previous_slot_id] if data.previous_ods_code in (None, data.ods_code) else []

@@ -35,6 +35,7 @@ from booking_svc.slots.service import (
     check_available,
     check_bookable,
     explain_refusal,
+    free_slots_by_date,
     holder_key,
     load_for_booking,
     london_day,
@@ -138,12 +139,11 @@ async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hol
                                       feed_entry=feed.entry(appointment.ods_code, "booked", out, now))
     if out["booking_reference"] != appointment.booking_reference:  # drawn again: the reply shows the one kept
         out = (await present(session, [appointment], known))[0]
+    # The one event is also the audit record and the day's new free count (see _AppointmentEvent).
     await record_event(session, AppointmentBooked(**_event_fields(appointment, principal),
-                                                  booking_reference=appointment.booking_reference),
+                                                  booking_reference=appointment.booking_reference,
+                                                  free_slots_by_date={day.isoformat(): free_that_day}),
                        subject_key=appointment.ods_code)
-    await _audit(session, principal, "appointment.book", appointment)
-    await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
-                               counted={day: free_that_day})
     if not fed:
         await feed.append(session, appointment.ods_code, "booked", out, now)
     return out
@@ -156,11 +156,10 @@ async def cancel(session: AsyncSession, principal: Principal, appointment_id: st
     appointment.status, appointment.cancel_reason, appointment.updated_at = CANCELLED, reason, now
     await _flush(session)
     out = (await present(session, [appointment]))[0]
-    await record_event(session, AppointmentCancelled(**_event_fields(appointment, principal), reason=reason),
+    free = await free_slots_by_date(session, appointment.ods_code, [london_date(appointment.slot_start)], now)
+    await record_event(session, AppointmentCancelled(**_event_fields(appointment, principal), reason=reason,
+                                                     free_slots_by_date=free),
                        subject_key=appointment.ods_code)
-    await _audit(session, principal, "appointment.cancel", appointment, detail=reason)
-    await publish_availability(session, appointment.ods_code, days=[london_date(appointment.slot_start)], now=now,
-                               freed=[appointment.slot_id])
     await feed.append(session, appointment.ods_code, "cancelled", out, now)
     return out
 
@@ -178,16 +177,13 @@ async def reschedule(session: AsyncSession, principal: Principal, appointment_id
     old.status, old.rescheduled_to, old.updated_at = RESCHEDULED, new.id, now
     await _flush(session)
     new_out, old_out = await present(session, [new, old])
+    same_practice = new.ods_code == old.ods_code
+    days = [london_date(new.slot_start), *([london_date(old.slot_start)] if same_practice else [])]
     await record_event(session, AppointmentRescheduled(
         **_event_fields(new, principal), previous_appointment_id=old.id, previous_slot_id=old.slot_id,
-        previous_slot_start=as_utc(old.slot_start)), subject_key=new.ods_code)
-    await _audit(session, principal, "appointment.reschedule", new, detail=f"from {old.id}")
-    if new.ods_code == old.ods_code:
-        await publish_availability(session, new.ods_code, now=now, taken=[new.slot_id], freed=[old.slot_id],
-                                   days=[london_date(new.slot_start), london_date(old.slot_start)])
-    else:
-        await publish_availability(session, new.ods_code, days=[london_date(new.slot_start)], now=now,
-                                   taken=[new.slot_id])
+        previous_slot_start=as_utc(old.slot_start), previous_ods_code=old.ods_code,
+        free_slots_by_date=await free_slots_by_date(session, new.ods_code, days, now)), subject_key=new.ods_code)
+    if not same_practice:
         await publish_availability(session, old.ods_code, days=[london_date(old.slot_start)], now=now,
                                    freed=[old.slot_id])
     for ods in sorted({new.ods_code, old.ods_code}):
@@ -209,7 +205,6 @@ async def change_status(session: AsyncSession, principal: Principal, appointment
     out = (await present(session, [appointment]))[0]
     await record_event(session, AppointmentStatusChanged(**_event_fields(appointment, principal)),
                        subject_key=appointment.ods_code)
-    await _audit(session, principal, f"appointment.{status}", appointment)
     await feed.append(session, appointment.ods_code, "status_changed", out, now)
     return out
 
@@ -219,7 +214,6 @@ async def displace(session: AsyncSession, principal: Principal, slot_ids: Iterab
     displaced = await repository.displace_on_slots(session, slot_ids, now)
     for out, row in zip(await present(session, displaced), displaced):
         await record_event(session, AppointmentDisplaced(**_event_fields(row, principal)), subject_key=row.ods_code)
-        await _audit(session, principal, "appointment.displace", row, detail="slot removed by a rota change")
         await feed.append(session, row.ods_code, "displaced", out, now)
     return len(displaced)
 
@@ -351,10 +345,3 @@ def _event_fields(appointment: Any, principal: Principal) -> dict[str, Any]:
             "slot_end": as_utc(appointment.slot_end), "clinician_id": appointment.clinician_id,
             "slot_type": appointment.slot_type, "channel": appointment.channel, "status": appointment.status,
             "version": appointment.version, "actor": principal.subject, "actor_role": principal.role}
-
-
-async def _audit(session: AsyncSession, principal: Principal, action: str, appointment: Any,
-                 detail: str | None = None) -> None:
-    await record_audit(session, BookingAuditRecorded, principal, action=action, target_kind="appointment",
-                       target_id=appointment.id, on_behalf_of=appointment.ods_code,
-                       nhs_number=appointment.nhs_number, detail=detail)

@@ -198,20 +198,28 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
 
 # ---------------------------------------------------------------------------------------------- figures
 
-async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
-                               taken: Iterable[str] = (), freed: Iterable[str] = (),
-                               counted: Mapping[date, int] | None = None) -> None:
-    """SlotAvailabilityChanged with the free-slot count (slots still to start that can be held or booked) of
-    every London day a change touched; long id lists are split over several events. `counted`: days whose count
-    the caller read in the statement that made the change (no second query)."""
+async def free_slots_by_date(session: AsyncSession, ods_code: str, days: Iterable[date], now: datetime,
+                             counted: Mapping[date, int] | None = None) -> dict[str, int]:
+    """The free-slot count (slots still to start that can be held or booked) of each London day, by ISO date.
+    `counted`: days whose count the caller read in the statement that made the change (no second query)."""
     touched = sorted(set(days))
-    if not touched:
-        return
     if counted and all(d in counted for d in touched):
         free = [counted[d] for d in touched]
     else:
         free = await repository.available_counts(session, ods_code, [london_day(d) for d in touched], now)
-    counts = {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
+    return {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
+
+
+async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
+                               taken: Iterable[str] = (), freed: Iterable[str] = (),
+                               counted: Mapping[date, int] | None = None) -> None:
+    """SlotAvailabilityChanged with the free-slot counts of every London day a change touched (see
+    `free_slots_by_date`); long id lists are split over several events. An appointment change carries its counts
+    in its own event instead."""
+    days = set(days)
+    if not days:
+        return
+    counts = await free_slots_by_date(session, ods_code, days, now, counted)
     taken_ids, freed_ids = sorted(set(taken)), sorted(set(freed))
     parts = max(1, -(-max(len(taken_ids), len(freed_ids)) // IDS_PER_AVAILABILITY_EVENT))
     for part in range(parts):
