@@ -97,14 +97,17 @@ class TransactionalRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
+        markers = {getattr(d, "dependency", None) for d in self.dependencies}
         # A GET that does not declare WritesOnRead only reads: it gets a read-only session (services.db).
-        read_only = self.methods <= {"GET", "HEAD"} and not any(
-            getattr(d, "dependency", None) is _writes_on_read for d in self.dependencies)
+        read_only = self.methods <= {"GET", "HEAD"} and _writes_on_read not in markers
+        own_transaction = _group_committed in markers
 
         async def route_handler(request: Request) -> Response:
             refused = await _refuse_nul(request)
             if refused is not None:
                 return refused
+            if own_transaction:
+                return await handler(request)
             db: Database = request.app.state.db
             async with db.request_slot():
                 token = sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
@@ -146,6 +149,16 @@ async def _writes_on_read() -> None:
 # For GET routes that write (an audit record of a read of patient data): on SQLite their transaction must start
 # as a writer, or taking the write lock later can fail at once. Use as `dependencies=[WritesOnRead]`.
 WritesOnRead = Depends(_writes_on_read)
+
+
+async def _group_committed() -> None:
+    return None
+
+
+# For a route whose change is committed by a services.groupcommit.GroupCommit (with other requests' changes, or in
+# a transaction of its own): the route opens no session, and answers once that commit is done.
+# Use as `dependencies=[GroupCommitted]`.
+GroupCommitted = Depends(_group_committed)
 
 
 # ---------------------------------------------------------------------------------------------- middleware

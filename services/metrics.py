@@ -16,3 +16,7 @@ EVENTS_APPLIED = Counter("inbox_events_applied_total", "Events applied by a cons
 EVENTS_DUPLICATE = Counter("inbox_events_duplicate_total", "Redelivered events skipped by the inbox", ["service"])
 EVENTS_FAILED = Counter("inbox_events_failed_total", "Event handler failures (retried)", ["service", "subject"])
 EVENTS_POISON = Counter("inbox_events_poison_total", "Events given up on after repeated failures", ["service", "subject"])
+GROUP_COMMIT_SIZE = Histogram("group_commit_batch_size", "Requests committed together in one group-commit batch",
+                              ["name"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+GROUP_COMMIT_FALLBACKS = Counter("group_commit_fallbacks_total",
+                                 "Group-commit batches that rolled back and ran each request on its own", ["name"])

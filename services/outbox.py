@@ -16,13 +16,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, event, func, select,
-                        update)
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Table, bindparam, event, func,
+                        select, update)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.background import cancel_and_wait
-from services.db import (ON_EVENTS_COMMITTED, Database, kernel_metadata, refuse_writes_on_read_only,
+from services.db import (ON_EVENTS_COMMITTED, Database, DriverStatement, kernel_metadata, refuse_writes_on_read_only,
                          sqlite_write_intent)
 from services.events import Envelope, EventData
 from services.logging import get_logger, request_id_var
@@ -62,15 +62,24 @@ async def record_event(session: AsyncSession, event: EventData, *, subject_key: 
     three); a transaction that rolls back writes none."""
     if not session.in_transaction():
         await session.connection()  # begin now, so this event belongs to this transaction and ends with it
-    envelope = Envelope.wrap(event, producer=session.info.get("producer", "unknown"), subject_key=subject_key,
-                             correlation_id=request_id_var.get())
-    session.info.setdefault(_PENDING, []).append({
-        "event_id": str(envelope.id), "subject": envelope.subject,
-        "payload": orjson.dumps(envelope.model_dump(mode="json")), "created_at": envelope.occurred_at})
+    envelope, row = outbox_row(event, producer=session.info.get("producer", "unknown"), subject_key=subject_key,
+                               correlation_id=request_id_var.get())
+    session.info.setdefault(_PENDING, []).append(row)
     return envelope
 
 
+def outbox_row(event: EventData, *, producer: str, subject_key: str,
+               correlation_id: str | None) -> tuple[Envelope, dict[str, Any]]:
+    """The event in its envelope, and the outbox row that carries it."""
+    envelope = Envelope.wrap(event, producer=producer, subject_key=subject_key, correlation_id=correlation_id)
+    return envelope, {"event_id": str(envelope.id), "subject": envelope.subject,
+                      "payload": orjson.dumps(envelope.model_dump(mode="json")), "created_at": envelope.occurred_at}
+
+
 _INSERT = outbox_table.insert()
+# The same INSERT with exactly the columns of a row, for a batch written on the driver's connection (services.groupcommit).
+INSERT_ON_DRIVER = DriverStatement(outbox_table.insert().values(
+    {name: bindparam(name) for name in ("event_id", "subject", "payload", "created_at")}))
 
 
 @event.listens_for(Session, "before_commit")

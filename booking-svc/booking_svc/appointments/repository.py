@@ -15,7 +15,8 @@ from booking_svc.appointments.models import ACTIVE, DISPLACED, Appointment
 from booking_svc.db import chunks, dialect_name
 from booking_svc.feed import repository as feed
 from booking_svc.slots import repository as slots
-from services.db import dialect_insert
+from services.db import DriverStatement, dialect_insert
+from services.groupcommit import Batch
 
 
 async def get(session: AsyncSession, appointment_id: str) -> Appointment | None:
@@ -46,6 +47,15 @@ def _claim_and_insert(own_hold: bool, counted: bool, fed: bool) -> Select:
     free = slots.FREE_IN_DAY_BESIDES.scalar_subquery() if counted else null()
     seq = feed.bump_and_add_after(added) if fed else null()
     return select(claimed.c.id, inserted, free, seq)
+
+
+_INSERT_NEW_EACH = DriverStatement(_INSERT_NEW["postgresql"])
+
+
+async def insert_new_each(batch: Batch, appointments: list[dict[str, Any]]) -> set[str]:
+    """`insert_new` for each of a group-committed batch's appointments (services.groupcommit); returns the ids
+    inserted (one whose booking reference was taken is not)."""
+    return {row[0] for row in await _INSERT_NEW_EACH.fetch_each(batch.driver, batch.dialect, appointments)}
 
 
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from booking_svc.appointments.models import (
     RESCHEDULED,
     Appointment,
 )
+from booking_svc.feed import repository as feed_entries
 from booking_svc.feed import service as feed
 from booking_svc.registry import repository as registry
 from booking_svc.registry.models import Clinician
@@ -35,9 +37,9 @@ from booking_svc.slots.service import (
     check_available,
     check_bookable,
     explain_refusal,
+    found_for_booking,
     free_slots_by_date,
     holder_key,
-    load_for_booking,
     london_day,
     publish_availability,
 )
@@ -51,7 +53,9 @@ from services.contracts.booking import (
     AppointmentRescheduled,
     AppointmentStatusChanged,
 )
-from services.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from services.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from services.groupcommit import RUN_ALONE, Batch
+from services.logging import request_id_var
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
 from services.pagination import decode_time_cursor, encode_time_cursor
@@ -69,22 +73,23 @@ async def present(session: AsyncSession, appointments: Sequence[Any],
     unless the caller has them already)."""
     if clinicians is None:
         clinicians = await registry.clinicians_by_key(session, {(a.ods_code, a.clinician_id) for a in appointments})
-    out = []
-    for a in appointments:
-        c = clinicians.get((a.ods_code, a.clinician_id))
-        out.append({
-            "id": a.id, "status": a.status, "version": a.version, "booking_reference": a.booking_reference,
-            "nhs_number": a.nhs_number, "practice": a.ods_code, "registered_practice": a.registered_ods_code,
-            "slot_id": a.slot_id,
-            "slot": {"id": a.slot_id, "start": london_iso(a.slot_start), "end": london_iso(a.slot_end),
-                     "clinician": {"id": a.clinician_id, "name": c.name if c else None, "role": c.role if c else None,
-                                   "gender": c.gender if c else None},
-                     "slot_type": a.slot_type, "channel": a.channel},
-            "reason": a.reason, "cancel_reason": a.cancel_reason, "rescheduled_from": a.rescheduled_from,
-            "rescheduled_to": a.rescheduled_to, "booked_by": a.booked_by,
-            "created_at": london_iso(a.created_at), "updated_at": london_iso(a.updated_at),
-        })
-    return out
+    return [view(a, clinicians.get((a.ods_code, a.clinician_id))) for a in appointments]
+
+
+def view(a: Any, c: Clinician | ClinicianRow | None) -> dict[str, Any]:
+    """One appointment as the API shows it, with its clinician (None if the local copy lacks it)."""
+    return {
+        "id": a.id, "status": a.status, "version": a.version, "booking_reference": a.booking_reference,
+        "nhs_number": a.nhs_number, "practice": a.ods_code, "registered_practice": a.registered_ods_code,
+        "slot_id": a.slot_id,
+        "slot": {"id": a.slot_id, "start": london_iso(a.slot_start), "end": london_iso(a.slot_end),
+                 "clinician": {"id": a.clinician_id, "name": c.name if c else None, "role": c.role if c else None,
+                               "gender": c.gender if c else None},
+                 "slot_type": a.slot_type, "channel": a.channel},
+        "reason": a.reason, "cancel_reason": a.cancel_reason, "rescheduled_from": a.rescheduled_from,
+        "rescheduled_to": a.rescheduled_to, "booked_by": a.booked_by,
+        "created_at": london_iso(a.created_at), "updated_at": london_iso(a.updated_at),
+    }
 
 
 async def read(session: AsyncSession, principal: Principal, appointment_id: str) -> dict[str, Any]:
@@ -147,6 +152,82 @@ async def book(session: AsyncSession, principal: Principal, *, slot_id: str, hol
     if not fed:
         await feed.append(session, appointment.ods_code, "booked", out, now)
     return out
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """One request to book, as the group commit carries it (booking_svc.main, services.groupcommit)."""
+
+    principal: Principal
+    slot_id: str
+    hold_id: str | None
+    nhs_number: str  # valid: see valid_nhs_number
+    reason: str | None
+    now: datetime
+    correlation_id: str | None
+
+
+async def book_one(session: AsyncSession, request: BookingRequest) -> dict[str, Any]:
+    """A booking on its own: `book` in a transaction of its own (SQLite, or what `book_batch` leaves)."""
+    token = request_id_var.set(request.correlation_id)  # its events carry its own request's id, whoever runs it
+    try:
+        return await book(session, request.principal, slot_id=request.slot_id, hold_id=request.hold_id,
+                          nhs_number=request.nhs_number, reason=request.reason, now=request.now)
+    finally:
+        request_id_var.reset(token)
+
+
+async def book_batch(batch: Batch, requests: Sequence[BookingRequest]) -> list[Any]:
+    """Book many requests' slots in one transaction (PostgreSQL; services.groupcommit commits it): the same rules,
+    statements and lock order (slots, appointments, feed counters) as `book`, each statement sent once for the
+    whole batch. Returns each request's appointment or refusal, or RUN_ALONE for what the one-request path does
+    better: a second request for a slot already in the batch, a patient registered elsewhere in a shared slot's
+    PCN, and a claim that lost a race (the one-request path reads why)."""
+    outcomes: list[Any] = [RUN_ALONE] * len(requests)
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        first.setdefault(request.slot_id, i)
+    found = await slots.slots_for_booking_each(batch, [(requests[i].slot_id, requests[i].nhs_number)
+                                                       for i in first.values()])
+    ready: list[tuple[BookingRequest, int, Appointment, ClinicianRow | None]] = []
+    for i in first.values():
+        request = requests[i]
+        try:
+            slot, practice, rules, clinician, registered_here = _bookable(
+                request.principal, found.get(request.slot_id), hold_id=request.hold_id, now=request.now)
+        except DomainError as refusal:
+            outcomes[i] = refusal
+            continue
+        if registered_here:
+            ready.append((request, i, _new_appointment(request.principal, slot, rules, nhs_number=request.nhs_number,
+                                                       reason=request.reason, registered_at=practice.ods_code,
+                                                       now=request.now), clinician))
+    claimed = await slots.claim_each(batch, [
+        slots.claim_params(a.slot_id, holder=holder_key(r.principal), hold_id=r.hold_id, now=r.now)
+        for r, _i, a, _c in ready])
+    ready = [entry for entry in ready if entry[2].slot_id in claimed]
+    to_insert = [a for _r, _i, a, _c in ready]
+    while to_insert:  # 32^8 references: a repeat is vanishingly rare, and the unique index catches it
+        inserted = await repository.insert_new_each(batch, [_columns(a) for a in to_insert])
+        to_insert = [a for a in to_insert if a.id not in inserted]
+        for a in to_insert:
+            a.booking_reference = _booking_reference()
+    views = {a.id: view(a, c) for _r, _i, a, c in ready}
+    await feed_entries.append_each(batch, [feed.entry(a.ods_code, "booked", views[a.id], r.now)
+                                           for r, _i, a, _c in ready])
+    latest: dict[tuple[str, date], datetime] = {}
+    for r, _i, a, _c in ready:
+        key = (a.ods_code, london_date(a.slot_start))
+        latest[key] = max(latest.get(key, r.now), r.now)
+    counts = dict(zip(latest, await slots.available_count_each(
+        batch, [(ods, london_day(day), now) for (ods, day), now in latest.items()]), strict=True))
+    for r, i, a, _c in ready:
+        day = london_date(a.slot_start)
+        batch.record_event(AppointmentBooked(**_event_fields(a, r.principal), booking_reference=a.booking_reference,
+                                             free_slots_by_date={day.isoformat(): counts[(a.ods_code, day)]}),
+                           subject_key=a.ods_code, correlation_id=r.correlation_id)
+        outcomes[i] = views[a.id]
+    return outcomes
 
 
 async def cancel(session: AsyncSession, principal: Principal, appointment_id: str, *, reason: str | None,
@@ -243,14 +324,22 @@ async def _check_slot(session: AsyncSession, principal: Principal, slot_id: str,
                       nhs_number: str, now: datetime) -> tuple[SlotRow, SlotTypeRow, ClinicianRow | None, str]:
     """Check the rules on the slot as read; returns it, its type, its clinician and where the patient is
     registered. The conditional UPDATE in `_claim` is the real guard."""
-    slot, practice, rules, clinician, registered_here = await load_for_booking(session, principal, slot_id,
-                                                                               nhs_number)
-    check_available(slot, holder=holder_key(principal), hold_id=hold_id, now=now)
-    check_bookable(slot, practice, rules, now)
-    assert practice is not None and rules is not None  # check_bookable refused otherwise
+    found = await slots.get_slot_for_booking(session, slot_id, nhs_number)
+    slot, practice, rules, clinician, registered_here = _bookable(principal, found, hold_id=hold_id, now=now)
     registered_at = (practice.ods_code if registered_here
                      else await _registered_in_pcn(session, nhs_number, practice, rules))
     return slot, rules, clinician, registered_at
+
+
+def _bookable(principal: Principal, found: tuple | None, *, hold_id: str | None,
+              now: datetime) -> tuple[SlotRow, PracticeRow, SlotTypeRow, ClinicianRow | None, bool]:
+    """The rules on a slot as read (with its practice, rules, clinician, and whether the patient is registered at
+    its practice), or the refusal they give."""
+    slot, practice, rules, clinician, registered_here = found_for_booking(principal, found)
+    check_available(slot, holder=holder_key(principal), hold_id=hold_id, now=now)
+    check_bookable(slot, practice, rules, now)
+    assert practice is not None and rules is not None  # check_bookable refused otherwise
+    return slot, practice, rules, clinician, registered_here
 
 
 async def _registered_in_pcn(session: AsyncSession, nhs_number: str, practice: PracticeRow,
@@ -284,7 +373,7 @@ async def _claim(session: AsyncSession, principal: Principal, appointment: Appoi
     """Claim the appointment's slot and insert it (Core). Returns, with `count_day`, that London day's free slots
     after the claim, and whether `feed_entry` was written (if not, the caller appends it)."""
     holder = holder_key(principal)
-    values = {column.key: getattr(appointment, column.key) for column in Appointment.__table__.c}
+    values = _columns(appointment)
     try:
         booked = await repository.book(session, values, holder=holder, hold_id=hold_id, now=now,
                                        day=london_day(count_day) if count_day else None, feed_entry=feed_entry)
@@ -298,6 +387,10 @@ async def _claim(session: AsyncSession, principal: Principal, appointment: Appoi
         # Only reachable if the conditional UPDATE were bypassed: the unique index is the last line.
         raise Conflict("This slot has been booked.", code="slot_taken") from exc
     return free_that_day, fed
+
+
+def _columns(appointment: Appointment) -> dict[str, Any]:
+    return {column.key: getattr(appointment, column.key) for column in Appointment.__table__.c}
 
 
 def _booking_reference() -> str:

@@ -4,7 +4,7 @@ as absent everywhere, with no sweeper needed; holds and bookings are conditional
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -18,7 +18,8 @@ from booking_svc.db import chunks, dialect_name
 from booking_svc.registry.models import Clinician, Practice, Registration, SlotType
 from booking_svc.registry.repository import PracticeRow, SlotTypeRow
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
-from services.db import select_rows
+from services.db import DriverStatement, select_rows
+from services.groupcommit import Batch
 
 # (ods_code, slot_type, start at or after, start before)
 TimeRange = tuple[str, str, datetime, datetime]
@@ -175,15 +176,51 @@ async def get_slot_for_booking(
     """The slot with its practice, slot type and clinician (each None if the local copy lacks it), and whether the
     patient is registered at the slot's practice, in one round trip."""
     rows = await select_rows(session, _SLOT_FOR_BOOKING, {"p_slot_id": slot_id, "p_nhs": nhs_number or ""})
-    if not rows:
-        return None
-    values, parts, at = tuple(rows[0]), [], 0
+    return _for_booking(tuple(rows[0])) if rows else None
+
+
+def _for_booking(values: Sequence[Any]) -> tuple[SlotRow, PracticeRow | None, SlotTypeRow | None,
+                                                 ClinicianRow | None, bool]:
+    parts, at = [], 0
     for row_type, _model in _PARTS:
         part = values[at:at + len(row_type._fields)]
         at += len(part)
         parts.append(row_type(*part) if part[0] is not None else None)  # an outer join that found nothing
     slot, practice, rules, clinician = parts
     return slot, practice, rules, clinician, bool(values[at])
+
+
+# ---------------------------------------------------------------------------------------------- batches
+# The same statements as one hold or booking, run for a whole group-committed batch on the driver's connection
+# (services.groupcommit): every parameter set in one round trip.
+_SLOT_FOR_BOOKING_EACH = DriverStatement(_SLOT_FOR_BOOKING)
+_CLAIM_EACH = DriverStatement(_BOOK_FREE_OR_OWN_HOLD)  # no hold: p_hold_id NULL, which no slot's hold_id equals
+_FREE_IN_DAY_EACH = DriverStatement(_FREE_IN_DAY)
+
+
+async def slots_for_booking_each(batch: Batch, wanted: Sequence[tuple[str, str]]) -> dict[str, tuple]:
+    """`get_slot_for_booking` for each (slot id, NHS number), by slot id (the slots are distinct); a slot that
+    does not exist is missing."""
+    rows = await _SLOT_FOR_BOOKING_EACH.fetch_each(batch.driver, batch.dialect,
+                                                   [{"p_slot_id": slot_id, "p_nhs": nhs} for slot_id, nhs in wanted])
+    return {row[0]: _for_booking(tuple(row)) for row in rows}
+
+
+async def claim_each(batch: Batch, claims: Sequence[Mapping[str, Any]]) -> set[str]:
+    """`book` for each of `claims` (from `claim_params`), in slot-id order so concurrent batches take the slot
+    locks in one order; returns the slots claimed."""
+    ordered = sorted(claims, key=lambda c: c["p_slot_id"])
+    rows = await _CLAIM_EACH.fetch_each(batch.driver, batch.dialect,
+                                        [{"p_hold_id": None, "p_holder": None, **c} for c in ordered])
+    return {row[0] for row in rows}
+
+
+async def available_count_each(batch: Batch, days: Sequence[tuple[str, tuple[datetime, datetime], datetime]]
+                               ) -> list[int]:
+    """`available_counts` of one day for each (ODS code, [lo, hi), now), in order."""
+    rows = await _FREE_IN_DAY_EACH.fetch_each(batch.driver, batch.dialect,
+                                              [free_in_day_params(ods, day, now) for ods, day, now in days])
+    return [int(row[0]) for row in rows]
 
 
 async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,

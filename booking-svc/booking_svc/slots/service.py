@@ -241,7 +241,12 @@ async def load_for_booking(
 ) -> tuple[SlotRow, PracticeRow | None, SlotTypeRow | None, ClinicianRow | None, bool]:
     """The slot with its practice, rules and clinician, and whether `nhs_number` is registered at the slot's
     practice (one query), refused if the principal may not act for it."""
-    found = await repository.get_slot_for_booking(session, slot_id, nhs_number)
+    return found_for_booking(principal, await repository.get_slot_for_booking(session, slot_id, nhs_number))
+
+
+def found_for_booking(principal: Principal, found: tuple | None) -> tuple:
+    """What `repository.get_slot_for_booking` found, refused if there is no such slot or the principal may not act
+    for its practice."""
     if found is None:
         raise NotFound("There is no such slot.", code="slot_not_found")
     ensure_acts_for(principal, found[0].ods_code)

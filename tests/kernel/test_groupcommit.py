@@ -1,0 +1,136 @@
+"""Group commit (services.groupcommit): requests that arrive while a batch is in its transaction are committed
+together in the next one, each answered with its own outcome once that commit is done; a batch that fails rolls
+back and each of its requests runs on its own. On SQLite every request runs on its own. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select
+
+from services.contracts.desk import CallStarted
+from services.db import Database, DriverStatement
+from services.errors import Conflict
+from services.groupcommit import RUN_ALONE, Batch, GroupCommit
+from services.outbox import outbox_table, record_event
+from services.timeutil import utcnow
+
+test_metadata = MetaData()
+written = Table("group_committed", test_metadata, Column("n", Integer, primary_key=True),
+                Column("how", String(10), nullable=False))
+_WRITE_EACH = DriverStatement(insert(written).values(n=bindparam("n"), how="batch"))
+
+
+def started(n: int) -> CallStarted:
+    return CallStarted(call_id=f"call-{n}", agent="agent1", started_at=utcnow())
+
+
+class Recorder:
+    """run_batch and run_one for items that are ints: n % 10 == 3 is refused, n % 10 == 7 is left to run alone,
+    the rest are written (and their event recorded). `hold` keeps the first batch in its transaction."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.alone: list[int] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.fail_next_batch = False
+
+    async def run_batch(self, batch: Batch, items: list[int]) -> list[Any]:
+        self.batches.append(list(items))
+        await self.hold.wait()
+        writes = [n for n in items if n % 10 not in (3, 7)]
+        await _WRITE_EACH.execute_each(batch.driver, batch.dialect, [{"n": n} for n in writes])
+        for n in writes:
+            batch.record_event(started(n), subject_key="A81001", correlation_id=f"request-{n}")
+        if self.fail_next_batch:
+            self.fail_next_batch = False
+            raise RuntimeError("the batch fails after writing")
+        return [Conflict("no", code="refused") if n % 10 == 3 else RUN_ALONE if n % 10 == 7 else f"batched {n}"
+                for n in items]
+
+    async def run_one(self, session, n: int) -> str:  # noqa: ANN001
+        self.alone.append(n)
+        if n % 10 == 3:
+            raise Conflict("no", code="refused")
+        await session.execute(insert(written).values(n=n, how="alone"))
+        await record_event(session, started(n), subject_key="A81001")
+        return f"alone {n}"
+
+
+async def rows(db: Database) -> dict[int, str]:
+    async with db.session() as session:
+        return dict((await session.execute(select(written.c.n, written.c.how))).all())
+
+
+async def outbox_call_ids(db: Database) -> list[str]:
+    async with db.session() as session:
+        payloads = (await session.execute(select(outbox_table.c.payload).order_by(outbox_table.c.seq))).scalars()
+        return [orjson.loads(p)["data"]["call_id"] for p in payloads]
+
+
+async def submit_all(commit: GroupCommit, items: list[int]) -> list[Any]:
+    return await asyncio.gather(*(commit.submit(n) for n in items), return_exceptions=True)
+
+
+async def test_requests_that_arrive_meanwhile_commit_together_and_each_gets_its_own_outcome(db: Database) -> None:
+    recorder = Recorder()
+    handed: list[list[str]] = []
+    db.on_events_committed = lambda committed: handed.append([r["event_id"] for r in committed])
+    commit = GroupCommit(db, name="test", run_batch=recorder.run_batch, run_one=recorder.run_one, max_batch=8)
+
+    recorder.hold.clear()  # the first request's batch stays in its transaction while 11 more arrive
+    first = asyncio.ensure_future(commit.submit(1))
+    await asyncio.sleep(0.2)
+    rest = asyncio.ensure_future(submit_all(commit, list(range(2, 13))))
+    await asyncio.sleep(0.2)
+    if db.dialect == "postgresql":
+        assert recorder.batches == [[1]] and await rows(db) == {}  # nothing is visible before the commit
+        assert handed == []
+    recorder.hold.set()
+    outcomes = [await first, *await rest]
+
+    expected: dict[int, Any] = {}
+    for n in range(1, 13):
+        if n % 10 == 3:
+            assert isinstance(outcomes[n - 1], Conflict) and outcomes[n - 1].code == "refused"
+        else:
+            batched = db.dialect == "postgresql" and n % 10 != 7
+            assert outcomes[n - 1] == (f"batched {n}" if batched else f"alone {n}")
+            expected[n] = "batch" if batched else "alone"
+    assert await rows(db) == expected
+    if db.dialect == "postgresql":
+        # The 11 that came meanwhile went in the next batches (at most 8 a batch), in arrival order.
+        assert recorder.batches == [[1], [2, 3, 4, 5, 6, 7, 8, 9], [10, 11, 12]]
+        assert sorted(recorder.alone) == [7]
+    else:
+        assert recorder.batches == [] and recorder.alone == list(range(1, 13))
+    # Every written item has its event, committed with it and handed to the relay once committed.
+    assert sorted(await outbox_call_ids(db)) == sorted(f"call-{n}" for n in expected)
+    assert sum(len(ids) for ids in handed) == len(expected)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_a_batch_that_fails_rolls_back_and_each_request_runs_on_its_own(db: Database) -> None:
+    recorder = Recorder()
+    handed: list[str] = []
+    db.on_events_committed = lambda committed: handed.extend(r["event_id"] for r in committed)
+    commit = GroupCommit(db, name="test", run_batch=recorder.run_batch, run_one=recorder.run_one)
+    recorder.fail_next_batch = True
+    recorder.hold.clear()
+    first = asyncio.ensure_future(commit.submit(20))
+    await asyncio.sleep(0.2)
+    rest = asyncio.ensure_future(submit_all(commit, [21, 22, 23]))
+    await asyncio.sleep(0.1)
+    recorder.hold.set()
+    outcomes = [await first, *await rest]
+
+    assert recorder.batches[0] == [20]  # it failed after writing: its row and event were rolled back
+    assert outcomes[0] == "alone 20"
+    assert outcomes[1:3] == ["batched 21", "batched 22"] and isinstance(outcomes[3], Conflict)
+    assert await rows(db) == {20: "alone", 21: "batch", 22: "batch"}
+    assert sorted(await outbox_call_ids(db)) == ["call-20", "call-21", "call-22"]
+    assert len(handed) == 3
