@@ -30,6 +30,9 @@ from tests.e2e.conftest import ADMIN, RunningStack, pid_alive, running_stack
 pytestmark = pytest.mark.e2e
 
 AGENTS, CONTENDING = 8, 2
+# Offered bookings a second (an open loop): enough to see every fault under way, and the region's 20,160 slots
+# last the four drills (a closed loop booked about 9,000 in one drill once bookings were group-committed).
+DRILL_RATE = 150.0
 PROBLEM = "application/problem+json"
 
 
@@ -50,7 +53,7 @@ def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
 @pytest.fixture(scope="module")
 async def region(drill_stack: tuple[RunningStack, dict[str, str]]) -> Region:
     stack, env = drill_stack
-    region = await seed_region(stack.url, ADMIN, practices=4, patients_per_practice=20, clinicians=3,
+    region = await seed_region(stack.url, ADMIN, practices=8, patients_per_practice=20, clinicians=3,
                                agents=AGENTS + CONTENDING, agent_prefix=f"drill-{uuid.uuid4().hex[:6]}-",
                                log=lambda _m: None)
     checks = RunChecks(env["BOOKING_DATABASE_URL"], env["DESK_DATABASE_URL"])
@@ -86,11 +89,12 @@ def jwt_secret(stack: RunningStack) -> str:
 
 async def book_while(stack: RunningStack, region: Region, checks: RunChecks, during: Any,
                      duration: float) -> tuple[dict[str, Any], Recorder]:
-    """Bookings through the gateway for `duration` seconds (8 agents on their own practices' slots, 2 racing
-    for one practice's), with `during(rec, clock)` running alongside; then the databases are checked."""
+    """Bookings through the gateway for `duration` seconds, DRILL_RATE a second (8 agents on their own practices'
+    slots, 2 racing for one practice's), with `during(rec, clock)` running alongside; then the databases are
+    checked."""
     cfg = RushConfig(url=stack.url, jwt_secret=jwt_secret(stack), mode="book", agents=AGENTS,
                      contention_agents=CONTENDING, hot_practices=1, duration=duration, warmup=0.0,
-                     request_timeout=10.0, drain_timeout=90.0, keep_timeline=True)
+                     request_timeout=10.0, drain_timeout=90.0, keep_timeline=True, rate=DRILL_RATE)
     rec = Recorder()
     report = await run_rush(cfg, region, checks, log=lambda _m: None, during=during, recorder=rec)
     return report, rec
