@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import chunks, dialect_name, insert_ignoring_duplicates
 from booking_svc.registry.models import ACTIVE, Clinician, Practice, Registration, RegistryVersion, SlotType
-from services.db import select_rows
+from services.db import DriverStatement, driver_rows, select_rows
 
 
 async def get_practice(session: AsyncSession, ods_code: str, *, for_update: bool = False) -> Practice | None:
@@ -47,12 +47,12 @@ _SLOT_TYPE_COLUMNS = [getattr(SlotType, name) for name in SlotTypeRow._fields]
 
 
 @functools.lru_cache(maxsize=4)
-def _practices_and_slot_types_statement(dialect: str) -> Select:
+def _practices_and_slot_types_statement(dialect: str) -> DriverStatement:
     # PostgreSQL: one array parameter, so one statement text (and prepared statement) whatever the number of codes.
     codes = (Practice.ods_code == any_(bindparam("p_codes", type_=postgresql.ARRAY(String))) if dialect == "postgresql"
              else Practice.ods_code.in_(bindparam("p_codes", expanding=True)))
-    return (select(Practice.ods_code, Practice.pcn, Practice.status, *_SLOT_TYPE_COLUMNS)
-            .outerjoin(SlotType, SlotType.ods_code == Practice.ods_code).where(codes))
+    return DriverStatement(select(Practice.ods_code, Practice.pcn, Practice.status, *_SLOT_TYPE_COLUMNS)
+                           .outerjoin(SlotType, SlotType.ods_code == Practice.ods_code).where(codes))
 
 
 async def practices_and_slot_types(
@@ -63,7 +63,7 @@ async def practices_and_slot_types(
     codes = sorted(set(ods_codes))
     if not codes:
         return {}, {}
-    rows = await select_rows(session, _practices_and_slot_types_statement(dialect_name(session)), {"p_codes": codes})
+    rows = await driver_rows(session, _practices_and_slot_types_statement(dialect_name(session)), {"p_codes": codes})
     practices: dict[str, PracticeRow] = {}
     types: dict[tuple[str, str], SlotTypeRow] = {}
     for row in rows:

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Query, Request
+from fastapi import Query, Request, Response
 
 from booking_svc.dependencies import Now
 from booking_svc.slots import service
 from booking_svc.slots.schemas import SlotPage
-from services.app import DbSession, service_router
+from services.app import DbSession, json_response, service_router
 from services.auth import StaffOrPractice
 from services.pagination import Limit, clamp_limit
 
@@ -30,7 +30,7 @@ async def search_slots(
     include: Annotated[list[str], Query(max_length=32)] = [],  # noqa: B006
     limit: Limit = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict:
+) -> Response:
     """Slots the centre may book now, earliest first: free (or with an expired hold), bookable by the centre,
     inside each slot type's notice and days-ahead window, released, at an active practice. `include=pcn` adds
     PCN partners' slots shared with the PCN. `embargoed` says how many matching slots are not released yet and
@@ -41,4 +41,4 @@ async def search_slots(
         slot_type=slot_type, role=role, gender=gender, channel=channel,
         include_pcn="pcn" in {part.strip().lower() for value in include for part in value.split(",")},
         limit=clamp_limit(limit, default=request.app.state.settings.slot_search_default_limit), cursor=cursor)
-    return await service.search(session, principal, query, now)
+    return json_response(await service.search(session, principal, query, now))

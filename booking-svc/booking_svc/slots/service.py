@@ -186,7 +186,7 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
         "channel": types[(ods, code)].channel,
         "pcn_partner": ods in partners,
     } for slot_id, ods, start, end, code, clinician_id, name, role, gender in rows]
-    next_cursor = encode_time_cursor(rows[-1].start_at, rows[-1].id) if more else None
+    next_cursor = encode_time_cursor(rows[-1][2], rows[-1][0]) if more else None  # start_at, id
 
     waiting = await repository.embargoed(session, embargoed, now=now, role=query.role, gender=query.gender)
     releases = [release_at(types[(ods, code)], london_date(first)) for ods, code, _n, first in waiting]
