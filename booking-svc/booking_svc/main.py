@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from booking_svc.appointments import service as appointments
 from booking_svc.appointments.endpoints import router as appointments_router
 from booking_svc.feed.endpoints import router as feed_router
+from booking_svc.holds import service as holds
 from booking_svc.holds.endpoints import router as holds_router
 from booking_svc.registry.consumers import HANDLERS as REGISTRY_HANDLERS
 from booking_svc.rotas.endpoints import router as rotas_router
@@ -21,10 +22,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     def start(app: FastAPI) -> None:
-        # At the 8am peak many bookings arrive at once: on PostgreSQL they commit together, a transaction and a
-        # round trip per statement for the lot instead of for each.
+        # At the 8am peak many holds and bookings arrive at once: on PostgreSQL they commit together, a transaction
+        # and a round trip per statement for the lot instead of for each.
         app.state.bookings = GroupCommit(app.state.db, name="bookings", run_batch=appointments.book_batch,
                                          run_one=appointments.book_one, max_batch=settings.booking_batch_size)
+        app.state.holds = GroupCommit(app.state.db, name="holds", run_batch=holds.place_batch,
+                                      run_one=holds.place_one, max_batch=settings.booking_batch_size)
 
     app = create_app(settings, title="booking-svc",
                      routers=[rotas_router, slots_router, holds_router, appointments_router, feed_router],

@@ -16,5 +16,6 @@ class Settings(ServiceSettings):
     rota_max_weeks: int = 12
     # Default page size of slot searches (a client may ask for up to 500).
     slot_search_default_limit: int = 50
-    # The most bookings committed together in one transaction (PostgreSQL; services.groupcommit).
+    # The most bookings (and, apart, the most holds) committed together in one transaction (PostgreSQL;
+    # services.groupcommit).
     booking_batch_size: int = Field(100, ge=1, le=1000)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from booking_svc.appointments import service as appointments
+from booking_svc.holds import service as holds
 from services.metrics import GROUP_COMMIT_FALLBACKS
 from tests.booking_svc.conftest import TOMORROW, Booking, nhs
 from tests.booking_svc.test_appointments import A, AGENT2, B, seed, slot_of
@@ -185,3 +186,77 @@ async def test_a_slot_taken_while_its_batch_runs_is_refused_not_booked_twice(boo
     assert sorted(r[0] for r in await booking.sql("SELECT slot_id FROM appointments")) == sorted(
         routine[n] for n in (0, 1, 3))
     assert len(await booking.events("booking.appointment.booked.v1")) == 3
+
+
+async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: Booking,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    await seed(booking)
+    routine = [await slot_of(booking, "r1", n) for n in range(6)]
+    urgent = await slot_of(booking, "u1")
+    sizes: list[int] = []
+    commit = booking.app.state.holds
+    run_batch = commit.run_batch
+
+    async def spied(batch: Any, items: list) -> list:
+        sizes.append(len(items))
+        return await run_batch(batch, items)
+
+    commit.run_batch = spied
+    hold_each = holds.slots.hold_each
+
+    async def taken_meanwhile(batch: Any, params: list) -> set[str]:
+        if any(p["p_slot_id"] == routine[5] for p in params):  # between the batch's read and its holds
+            async with booking.app.state.db.transaction() as other:
+                await other.execute(text("UPDATE slots SET status = 'booked' WHERE id = :s"), {"s": routine[5]})
+        return await hold_each(batch, params)
+
+    monkeypatch.setattr(holds.slots, "hold_each", taken_meanwhile)
+    fallbacks = GROUP_COMMIT_FALLBACKS.labels("holds")._value.get()
+    day = TOMORROW.isoformat()
+    before = await free_on(booking, day)
+
+    def hold(slot_id: str, agent: str):  # noqa: ANN202
+        return booking.client.post("/api/v1/holds", json={"slot_id": slot_id}, headers=identity("agent", agent))
+
+    requests = {**{f"hold-{n}": hold(routine[n], f"a{n}") for n in range(3)},
+                **{f"race-{n}": hold(routine[3], f"r{n}") for n in range(4)},
+                "taken-meanwhile": hold(routine[5], "m"), "embargoed": hold(urgent, "e"),
+                "no-such-slot": hold("no-such-slot", "x")}
+    responses = dict(zip(requests, await asyncio.gather(*requests.values()), strict=True))
+
+    def answer(name: str) -> tuple[int, str | None]:
+        r = responses[name]
+        return r.status_code, (r.json().get("code") if r.status_code >= 400 else None)
+
+    assert [answer(f"hold-{n}") for n in range(3)] == [(201, None)] * 3
+    assert Counter(answer(f"race-{n}") for n in range(4)) == {(201, None): 1, (409, "slot_held"): 3}
+    batching = booking.app.state.db.dialect == "postgresql"  # SQLite holds one at a time: nothing runs meanwhile
+    assert (answer("taken-meanwhile"), answer("embargoed"), answer("no-such-slot")) == (
+        (409, "slot_taken") if batching else (201, None), (409, "embargoed"), (404, "slot_not_found"))
+    won = [r.json() for r in responses.values() if r.status_code == 201]
+    for hold_body in won:
+        assert hold_body["expires_at"] == "2027-01-11T09:02:00+00:00" and hold_body["expires_in_seconds"] == 120
+    held = dict(await booking.sql("SELECT id, hold_id FROM slots WHERE status = 'held'"))
+    assert held == {h["slot_id"]: h["hold_id"] for h in won}
+    # One availability event per hold, naming its slot, with the day's count as of its commit.
+    events = [e["data"] for e in await booking.events("booking.availability.changed.v1") if e["data"]["taken_slot_ids"]
+              and e["data"]["taken_slot_ids"][0] in held]
+    assert sorted(e["taken_slot_ids"][0] for e in events) == sorted(held)
+    counts = [e["free_slots_by_date"][day] for e in events]
+    assert counts == sorted(counts, reverse=True)
+    # Five slots gone either way: four held, and the fifth booked meanwhile (PostgreSQL) or held (SQLite).
+    assert counts[-1] == await free_on(booking, day) == before - 5
+    # The holds work: each holder books its own slot with its hold, and nobody else can.
+    for n in range(3):
+        body = responses[f"hold-{n}"].json()
+        taken = await booking.client.post("/api/v1/appointments", headers=identity("agent", "intruder"), json={
+            "slot_id": body["slot_id"], "nhs_number": nhs(1)})
+        assert taken.status_code == 409 and taken.json()["code"] == "slot_held"
+        mine = await booking.client.post("/api/v1/appointments", headers=identity("agent", f"a{n}"), json={
+            "slot_id": body["slot_id"], "hold_id": body["hold_id"], "nhs_number": nhs(1 + n % 2)})
+        assert mine.status_code == 201, mine.text
+    assert GROUP_COMMIT_FALLBACKS.labels("holds")._value.get() == fallbacks
+    if batching:
+        assert max(sizes) > 1, sizes
+    else:
+        assert sizes == []

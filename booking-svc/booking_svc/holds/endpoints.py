@@ -5,17 +5,18 @@ from fastapi import Request, Response
 from booking_svc.dependencies import Now
 from booking_svc.holds import service
 from booking_svc.holds.schemas import HoldIn, HoldOut
-from services.app import DbSession, service_router
+from services.app import DbSession, GroupCommitted, service_router
 from services.auth import StaffOrPractice
+from services.logging import request_id_var
 
 router = service_router(prefix="/api/v1/holds", tags=["holds"])
 
 
-@router.post("", status_code=201, response_model=HoldOut)
-async def place_hold(body: HoldIn, request: Request, session: DbSession, principal: StaffOrPractice,
-                     now: Now) -> dict:
-    return await service.place(session, principal, body.slot_id, now=now,
-                               hold_seconds=request.app.state.settings.hold_seconds)
+@router.post("", status_code=201, response_model=HoldOut, dependencies=[GroupCommitted])
+async def place_hold(body: HoldIn, request: Request, principal: StaffOrPractice, now: Now) -> dict:
+    # Committed with the other holds arriving meanwhile (booking_svc.main), answered once that commit is done.
+    return await request.app.state.holds.submit(service.HoldRequest(
+        principal, body.slot_id, now, request.app.state.settings.hold_seconds, request_id_var.get()))
 
 
 @router.delete("/{hold_id}", status_code=204)

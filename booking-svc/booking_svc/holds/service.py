@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.slots import repository as slots
+from booking_svc.slots.repository import SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
     explain_refusal,
+    found_for_booking,
     holder_key,
     load_for_booking,
     london_date,
@@ -20,7 +25,10 @@ from booking_svc.slots.service import (
     publish_availability,
 )
 from services.auth import Principal
-from services.errors import Forbidden, NotFound
+from services.contracts.booking import SlotAvailabilityChanged
+from services.errors import DomainError, Forbidden, NotFound
+from services.groupcommit import RUN_ALONE, Batch
+from services.logging import request_id_var
 
 
 async def place(session: AsyncSession, principal: Principal, slot_id: str, *, now: datetime,
@@ -38,7 +46,73 @@ async def place(session: AsyncSession, principal: Principal, slot_id: str, *, no
         raise await explain_refusal(session, slot.id, holder=holder, hold_id=None, now=now)
     await publish_availability(session, slot.ods_code, days=[day], now=now, taken=[slot.id],
                                counted={day: free_that_day})
-    return {"hold_id": hold_id, "slot_id": slot.id, "expires_at": london_iso(expires_at),
+    return _view(hold_id, slot.id, expires_at, hold_seconds)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    """One request for a hold, as the group commit carries it (booking_svc.main, services.groupcommit)."""
+
+    principal: Principal
+    slot_id: str
+    now: datetime
+    hold_seconds: int
+    correlation_id: str | None
+
+
+async def place_one(session: AsyncSession, request: HoldRequest) -> dict:
+    """A hold on its own: `place` in a transaction of its own (SQLite, or what `place_batch` leaves)."""
+    token = request_id_var.set(request.correlation_id)  # its events carry its own request's id, whoever runs it
+    try:
+        return await place(session, request.principal, request.slot_id, now=request.now,
+                           hold_seconds=request.hold_seconds)
+    finally:
+        request_id_var.reset(token)
+
+
+async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any]:
+    """Place many requests' holds in one transaction (PostgreSQL; services.groupcommit commits it), with the rules
+    and statements of `place`, each statement sent once for the whole batch. A second request for a slot already
+    in the batch, and a hold that lost a race, go the one-request path (RUN_ALONE), which reads why."""
+    outcomes: list[Any] = [RUN_ALONE] * len(requests)
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        first.setdefault(request.slot_id, i)
+    found = await slots.slots_for_booking_each(batch, [(requests[i].slot_id, "") for i in first.values()])
+    ready: list[tuple[int, HoldRequest, SlotRow, dict[str, Any]]] = []
+    for i in first.values():
+        request = requests[i]
+        holder = holder_key(request.principal)
+        try:
+            slot, practice, rules, _clinician, _registered = found_for_booking(request.principal,
+                                                                               found.get(request.slot_id))
+            check_available(slot, holder=holder, hold_id=None, now=request.now)
+            check_bookable(slot, practice, rules, request.now)
+        except DomainError as refusal:
+            outcomes[i] = refusal
+            continue
+        ready.append((i, request, slot, slots.hold_params(
+            slot.id, hold_id=uuid.uuid4().hex, holder=holder,
+            expires_at=request.now + timedelta(seconds=request.hold_seconds), now=request.now)))
+    held = await slots.hold_each(batch, [params for _i, _r, _s, params in ready])
+    ready = [entry for entry in ready if entry[2].id in held]
+    latest: dict[tuple[str, date], datetime] = {}
+    for _i, request, slot, _p in ready:
+        key = (slot.ods_code, london_date(slot.start_at))
+        latest[key] = max(latest.get(key, request.now), request.now)
+    counts = dict(zip(latest, await slots.available_count_each(
+        batch, [(ods, london_day(day), now) for (ods, day), now in latest.items()]), strict=True))
+    for i, request, slot, params in ready:
+        day = london_date(slot.start_at)
+        batch.record_event(SlotAvailabilityChanged(ods_code=slot.ods_code, taken_slot_ids=[slot.id],
+                                                   free_slots_by_date={day.isoformat(): counts[(slot.ods_code, day)]}),
+                           subject_key=slot.ods_code, correlation_id=request.correlation_id)
+        outcomes[i] = _view(params["p_new_hold_id"], slot.id, params["p_expires_at"], request.hold_seconds)
+    return outcomes
+
+
+def _view(hold_id: str, slot_id: str, expires_at: datetime, hold_seconds: int) -> dict:
+    return {"hold_id": hold_id, "slot_id": slot_id, "expires_at": london_iso(expires_at),
             "expires_in_seconds": hold_seconds}
 
 

@@ -196,6 +196,7 @@ def _for_booking(values: Sequence[Any]) -> tuple[SlotRow, PracticeRow | None, Sl
 _SLOT_FOR_BOOKING_EACH = DriverStatement(_SLOT_FOR_BOOKING)
 _CLAIM_EACH = DriverStatement(_BOOK_FREE_OR_OWN_HOLD)  # no hold: p_hold_id NULL, which no slot's hold_id equals
 _FREE_IN_DAY_EACH = DriverStatement(_FREE_IN_DAY)
+_HOLD_EACH = DriverStatement(_HOLD)
 
 
 async def slots_for_booking_each(batch: Batch, wanted: Sequence[tuple[str, str]]) -> dict[str, tuple]:
@@ -213,6 +214,12 @@ async def claim_each(batch: Batch, claims: Sequence[Mapping[str, Any]]) -> set[s
     rows = await _CLAIM_EACH.fetch_each(batch.driver, batch.dialect,
                                         [{"p_hold_id": None, "p_holder": None, **c} for c in ordered])
     return {row[0] for row in rows}
+
+
+async def hold_each(batch: Batch, holds: Sequence[Mapping[str, Any]]) -> set[str]:
+    """`hold` for each of `holds` (its parameters, without the count), in slot-id order; returns the slots held."""
+    ordered = sorted(holds, key=lambda h: h["p_slot_id"])
+    return {row[0] for row in await _HOLD_EACH.fetch_each(batch.driver, batch.dialect, ordered)}
 
 
 async def available_count_each(batch: Batch, days: Sequence[tuple[str, tuple[datetime, datetime], datetime]]
@@ -265,14 +272,18 @@ async def hold(session: AsyncSession, slot_id: str, *, ods_code: str, hold_id: s
                expires_at: datetime, now: datetime, day: tuple[datetime, datetime]) -> int | None:
     """Take a hold if the slot is free, its hold has expired, or the same holder is renewing it. Returns None if
     it could not, else how many slots can still be held or booked in `day` [lo, hi)."""
-    params = {"p_slot_id": slot_id, "p_holder": holder, "p_now": now, "p_new_hold_id": hold_id,
-              "p_expires_at": expires_at}
+    params = hold_params(slot_id, hold_id=hold_id, holder=holder, expires_at=expires_at, now=now)
     if dialect_name(session) == "postgresql":
         row = (await session.execute(_HOLD_AND_COUNT, {**params, **free_in_day_params(ods_code, day, now)})).first()
         return None if row is None else int(row[1])
     if (await session.execute(_HOLD, params)).first() is None:
         return None
     return (await available_counts(session, ods_code, [day], now))[0]
+
+
+def hold_params(slot_id: str, *, hold_id: str, holder: str, expires_at: datetime, now: datetime) -> dict[str, Any]:
+    return {"p_slot_id": slot_id, "p_holder": holder, "p_now": now, "p_new_hold_id": hold_id,
+            "p_expires_at": expires_at}
 
 
 async def release_hold(session: AsyncSession, hold_id: str, *, holder: str, now: datetime) -> Slot | None:
