@@ -17,6 +17,7 @@ from agent_desk_svc.audit.consumers import on_appointment_changed, on_audit_reco
 from agent_desk_svc.audit.endpoints import router as audit_router
 from agent_desk_svc.callbacks.consumers import on_appointment_displaced
 from agent_desk_svc.callbacks.endpoints import router as callbacks_router
+from agent_desk_svc.calls import service as calls
 from agent_desk_svc.calls.endpoints import router as calls_router
 from agent_desk_svc.dashboard import consumers as dashboard_consumers
 from agent_desk_svc.dashboard.endpoints import router as dashboard_router
@@ -26,6 +27,7 @@ from agent_desk_svc.settings import Settings
 from agent_desk_svc.ui.endpoints import mount_static
 from agent_desk_svc.ui.endpoints import router as ui_router
 from services.app import create_app
+from services.groupcommit import GroupCommit
 from services.contracts.audit import BookingAuditRecorded, DeskAuditRecorded, RegistryAuditRecorded
 from services.contracts.booking import (AppointmentBooked, AppointmentCancelled, AppointmentDisplaced,
                                         AppointmentRescheduled, AppointmentStatusChanged, SlotAvailabilityChanged)
@@ -56,6 +58,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     async def start(app: FastAPI) -> None:
         app.state.passwords = passwords
+        # At the 8am peak many agents pick up and wrap up at once: on PostgreSQL those commit together.
+        app.state.call_starts = GroupCommit(app.state.db, name="call_starts", run_batch=calls.start_batch,
+                                            run_one=calls.start_one)
+        app.state.call_closes = GroupCommit(app.state.db, name="call_closes", run_batch=calls.close_batch,
+                                            run_one=calls.close_one)
         app.state.live = LiveHub(app.state.db, app.state.messaging, queue_size=settings.live_client_queue_size,
                                  poll_seconds=settings.live_dashboard_poll_seconds)
         app.state.live.start()

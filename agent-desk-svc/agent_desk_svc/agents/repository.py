@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent, SignInFailure
-from services.db import execute_write, select_rows
+from agent_desk_svc.calls.models import Call
+from services.db import DriverStatement, execute_write, select_rows
+from services.groupcommit import Batch
 
 
 # Built once: every call start and wrap-up, state change and staff check reads an agent.
@@ -36,6 +38,38 @@ async def lock_state(session: AsyncSession, username: str) -> Any | None:
 
 async def set_state(session: AsyncSession, username: str, state: str, since: datetime) -> None:
     await execute_write(session, _SET_STATE, {"p_username": username, "p_state": state, "p_since": since})
+
+
+# ---------------------------------------------------------------------------------------------- batches
+# For a group-committed batch of call starts (services.groupcommit): every agent in one round trip. Whether the
+# agent has an open call is read under the agent's lock, which every call start takes first, so it cannot change
+# before the batch commits (one call start on its own lets the open-calls index refuse instead).
+_LOCK_STATE_EACH = DriverStatement(
+    select(Agent.username, Agent.active, Agent.state,
+           exists().where(Call.agent == Agent.username, Call.closed_at.is_(None)).label("has_open_call"))
+    .where(Agent.username == bindparam("p_username")).with_for_update(of=Agent))
+_SET_STATE_EACH = DriverStatement(_SET_STATE)
+
+
+class AgentLock(NamedTuple):
+    username: str
+    active: bool
+    state: str
+    has_open_call: bool
+
+
+async def lock_state_each(batch: Batch, usernames: Sequence[str]) -> dict[str, AgentLock]:
+    """Each agent that exists, by username, each locked until the batch commits; taken in username order (as
+    calls.repository.lock_with_agent_state_each takes them)."""
+    rows = await _LOCK_STATE_EACH.fetch_each(batch.driver, batch.dialect,
+                                             [{"p_username": u} for u in sorted(set(usernames))])
+    return {row[0]: AgentLock(*row) for row in rows}
+
+
+async def set_state_each(batch: Batch, states: Sequence[tuple[str, str, datetime]]) -> None:
+    """`set_state` for each (username, state, since)."""
+    await _SET_STATE_EACH.execute_each(batch.driver, batch.dialect,
+                                       [{"p_username": u, "p_state": s, "p_since": t} for u, s, t in states])
 
 
 async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,

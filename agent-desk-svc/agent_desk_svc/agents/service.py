@@ -253,5 +253,8 @@ async def move_to_state_of(session: AsyncSession, username: str, previous: str, 
 
 
 async def _announce_state(session: AsyncSession, username: str, previous: str, new_state: str, at: datetime) -> None:
-    await record_event(session, AgentStateChanged(username=username, state=new_state, previous_state=previous, at=at),
-                       subject_key=username)
+    await record_event(session, state_changed(username, previous, new_state, at), subject_key=username)
+
+
+def state_changed(username: str, previous: str, new_state: str, at: datetime) -> AgentStateChanged:
+    return AgentStateChanged(username=username, state=new_state, previous_state=previous, at=at)

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent
 from agent_desk_svc.calls.models import Call
-from services.db import execute_write, select_rows
+from services.db import DriverStatement, execute_write, select_rows
+from services.groupcommit import Batch
 
 # Built once: every call start and wrap-up runs these, as plain statements (no objects to load and flush).
 _CALLS = Call.__table__
@@ -39,6 +40,32 @@ async def lock_with_agent_state(session: AsyncSession, call_id: str) -> Mapping[
 async def close_call(session: AsyncSession, call_id: str, values: Mapping[str, Any]) -> None:
     await execute_write(session, _CLOSE,
                         {"p_call_id": call_id, **{f"p_{name}": values[name] for name in CLOSING_COLUMNS}})
+
+
+# ---------------------------------------------------------------------------------------------- batches
+# For group-committed batches of call starts and wrap-ups (services.groupcommit).
+_INSERT_EACH = DriverStatement(insert(_CALLS).values({c.name: bindparam(c.name) for c in _CALLS.c}))
+_LOCK_WITH_AGENT_STATE_EACH = DriverStatement(_LOCK_WITH_AGENT_STATE)
+_CLOSE_EACH = DriverStatement(_CLOSE)
+
+
+async def insert_call_each(batch: Batch, calls: Sequence[Mapping[str, Any]]) -> None:
+    await _INSERT_EACH.execute_each(batch.driver, batch.dialect, calls)
+
+
+async def lock_with_agent_state_each(batch: Batch, calls: Sequence[tuple[str, str]]) -> dict[str, Mapping[str, Any]]:
+    """`lock_with_agent_state` for each (call id, the agent it is expected to be), in agent order (the order call
+    starts lock agents in); by call id, those that exist."""
+    ordered = sorted(calls, key=lambda pair: (pair[1], pair[0]))
+    rows = await _LOCK_WITH_AGENT_STATE_EACH.fetch_each(batch.driver, batch.dialect,
+                                                        [{"p_call_id": call_id} for call_id, _agent in ordered])
+    return {row["id"]: dict(row.items()) for row in rows}
+
+
+async def close_call_each(batch: Batch, calls: Sequence[Mapping[str, Any]]) -> None:
+    """`close_call` for each call (its closing values and `id`)."""
+    await _CLOSE_EACH.execute_each(batch.driver, batch.dialect, [
+        {"p_call_id": call["id"], **{f"p_{name}": call[name] for name in CLOSING_COLUMNS}} for call in calls])
 
 
 async def open_call_for(session: AsyncSession, agent: str) -> Call | None:
