@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import Body, Query, Request
 
-from services.app import DbSession, service_router
+from services.app import DbSession, GroupCommitted, service_router
 from services.auth import AdminOrPractice, Staff
-from services.app import WritesOnRead
 from services.errors import Unprocessable
+from services.logging import request_id_var
 
 from practice_registry_svc.patients import service
 from practice_registry_svc.patients.schemas import LookupResult, UploadResult
@@ -45,14 +45,18 @@ async def upload_patients(ods: OdsPath, request: Request, session: DbSession, ca
     return await service.upload_patients(session, caller, ods, rows, mode=mode)
 
 
-@lookup_router.get("", response_model=LookupResult, dependencies=[WritesOnRead])
-async def find_patients(request: Request, session: DbSession, caller: Staff,
+@lookup_router.get("", response_model=LookupResult, dependencies=[GroupCommitted])
+async def find_patients(request: Request, caller: Staff,
                         nhs_number: Annotated[str | None, Query(max_length=20)] = None,
                         family: Annotated[str | None, Query(max_length=100)] = None,
                         birth_date: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
                         postcode: Annotated[str | None, Query(max_length=10)] = None,
                         given: Annotated[str | None, Query(max_length=100, description="narrows; prefix")] = None,
                         ) -> LookupResult:
-    return await service.find_patients(session, caller, nhs_number=nhs_number, family=family, birth_date=birth_date,
-                                       postcode=postcode, given=given,
-                                       max_results=request.app.state.settings.lookup_max_results)
+    """Every lookup is audited. Lookups arriving together are committed together with their audit records
+    (practice_registry_svc.main), and answered once that commit is done."""
+    query = {"nhs_number": nhs_number, "family": family, "birth_date": birth_date, "postcode": postcode,
+             "given": given}
+    return await request.app.state.lookups.submit(service.LookupRequest(
+        caller, service.by_nhs_number(**query), query, request.app.state.settings.lookup_max_results,
+        request_id_var.get()))

@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Row, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from practice_registry_svc.patients.models import Patient
 from practice_registry_svc.practices.models import Practice
-from services.db import dialect_insert
+from services.db import DriverStatement, dialect_insert
+from services.groupcommit import Batch
 
 patients = Patient.__table__
 CHUNK = 1000  # rows per statement: well inside both databases' limits on bound parameters
@@ -83,6 +85,46 @@ _BY_NHS_NUMBER = (select(Patient, Practice).join(Practice, Practice.ods_code == 
 
 async def find_by_nhs_number(session: AsyncSession, nhs_number: str) -> Sequence[tuple[Patient, Practice]]:
     return [(row[0], row[1]) for row in (await session.execute(_BY_NHS_NUMBER, {"p_nhs": nhs_number})).all()]
+
+
+# A group-committed batch's lookups by NHS number (services.groupcommit): plain columns, every number in one round
+# trip. opening_hours is JSON, which the driver hands over as text.
+_MATCH_COLUMNS = (*(patients.c[name] for name in ("nhs_number", *DETAIL_COLUMNS)),
+                  *(Practice.__table__.c[name] for name in ("ods_code", "name", "pcn_code", "status", "phone",
+                                                             "notes_for_agents", "opening_hours")))
+_BY_NHS_NUMBER_EACH = DriverStatement(select(*_MATCH_COLUMNS).join(Practice, Practice.ods_code == Patient.ods_code)
+                                      .where(Patient.nhs_number == bindparam("p_nhs")))
+
+
+class PatientRow(NamedTuple):
+    nhs_number: str
+    family: str
+    given: str
+    birth_date: date
+    gender: str | None
+    postcode: str | None
+    phone: str | None
+
+
+class PracticeRow(NamedTuple):
+    ods_code: str
+    name: str
+    pcn_code: str | None
+    status: str
+    phone: str | None
+    notes_for_agents: str | None
+    opening_hours: dict[str, Any] | None
+
+
+async def find_by_nhs_number_each(batch: Batch, nhs_numbers: Sequence[str]) -> dict[str, tuple[PatientRow, PracticeRow]]:
+    """`find_by_nhs_number` for each number, by number (a number is registered at one practice at most)."""
+    rows = await _BY_NHS_NUMBER_EACH.fetch_each(batch.driver, batch.dialect, [{"p_nhs": n} for n in nhs_numbers])
+    found = {}
+    for row in rows:
+        patient, practice = PatientRow(*row[:7]), row[7:]
+        hours = practice[6]
+        found[patient.nhs_number] = (patient, PracticeRow(*practice[:6], orjson.loads(hours) if hours else None))
+    return found
 
 
 async def find_by_demographics(session: AsyncSession, *, family_key: str, birth_date: date, postcode_key: str | None,

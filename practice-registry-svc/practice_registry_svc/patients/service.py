@@ -10,17 +10,19 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
+from services.audit import audit_record, audit_subject, record_audit
 from services.auth import Principal
 from services.contracts.audit import RegistryAuditRecorded
 from services.contracts.registry import PatientsSynced, Registration
 from services.errors import Unprocessable
-from services.logging import get_logger, mask_nhs_number
+from services.groupcommit import RUN_ALONE, Batch
+from services.logging import get_logger, mask_nhs_number, request_id_var
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
 from services.timeutil import LONDON, utcnow
@@ -258,21 +260,14 @@ async def find_patients(session: AsyncSession, principal: Principal, *, nhs_numb
                         birth_date: str | None, postcode: str | None, given: str | None,
                         max_results: int) -> LookupResult:
     """Every lookup, found or not, is audited: who searched, how, on whose behalf, and how many matched."""
-    nhs_number, family, birth_date = _present(nhs_number), _present(family), _present(birth_date)
-    postcode, given = _present(postcode), _present(given)
-    demographics = any(v is not None for v in (family, birth_date, postcode, given))
-    if nhs_number is not None:
-        if demographics:
-            raise Unprocessable("Search by nhs_number, or by family and birth_date, not both.",
-                                code="conflicting_query")
-        try:
-            searched = normalise_nhs_number(nhs_number)
-        except ValueError as exc:
-            raise Unprocessable(f"That is not a valid NHS number: {exc}.", code="invalid_nhs_number") from None
+    searched = by_nhs_number(nhs_number=nhs_number, family=family, birth_date=birth_date, postcode=postcode,
+                             given=given)
+    if searched is not None:
         query_kind = "nhs_number"
         found = await repository.find_by_nhs_number(session, searched)
         truncated = False
     else:
+        family, birth_date, postcode, given = _present(family), _present(birth_date), _present(postcode), _present(given)
         if family is None or birth_date is None:
             raise Unprocessable("Search by nhs_number, or by family and birth_date together (postcode and given "
                                 "narrow the search).", code="incomplete_query")
@@ -285,7 +280,6 @@ async def find_patients(session: AsyncSession, principal: Principal, *, nhs_numb
         family_search = name_key(family)
         if not family_search:
             raise Unprocessable("family must contain letters.", code="incomplete_query")
-        searched = None
         query_kind = "demographics"
         found = await repository.find_by_demographics(
             session, family_key=family_search, birth_date=born,
@@ -293,14 +287,77 @@ async def find_patients(session: AsyncSession, principal: Principal, *, nhs_numb
             given_key=name_key(given) if given else None, limit=max_results + 1)
         truncated = len(found) > max_results
         found = found[:max_results]
-
     items = [_match(patient, practice) for patient, practice in found]
+    await record_audit(session, RegistryAuditRecorded, principal, **_lookup_audit(items, searched, query_kind, truncated))
+    _log_lookup(items, searched, query_kind, truncated)
+    return LookupResult(items=items, ambiguous=len(items) > 1, truncated=truncated)
+
+
+def by_nhs_number(*, nhs_number: str | None, family: str | None, birth_date: str | None, postcode: str | None,
+                  given: str | None) -> str | None:
+    """The NHS number a lookup is by (normalised), or None for a lookup by demographics; refuses one that is both,
+    or whose NHS number is not valid."""
+    nhs_number = _present(nhs_number)
+    if nhs_number is None:
+        return None
+    if any(_present(v) is not None for v in (family, birth_date, postcode, given)):
+        raise Unprocessable("Search by nhs_number, or by family and birth_date, not both.", code="conflicting_query")
+    try:
+        return normalise_nhs_number(nhs_number)
+    except ValueError as exc:
+        raise Unprocessable(f"That is not a valid NHS number: {exc}.", code="invalid_nhs_number") from None
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """A lookup, as the group commit carries it (practice_registry_svc.main, services.groupcommit): by NHS number
+    (`searched`, valid), or anything else in `query` (for the one-request path)."""
+
+    principal: Principal
+    searched: str | None
+    query: dict[str, str | None]
+    max_results: int
+    correlation_id: str | None
+
+
+async def find_one(session: AsyncSession, request: LookupRequest) -> LookupResult:
+    """A lookup on its own: `find_patients` in a transaction of its own (SQLite, demographics, or what
+    `find_batch` leaves)."""
+    token = request_id_var.set(request.correlation_id)  # its audit record carries its own request's id
+    try:
+        return await find_patients(session, request.principal, **request.query, max_results=request.max_results)
+    finally:
+        request_id_var.reset(token)
+
+
+async def find_batch(batch: Batch, requests: Sequence[LookupRequest]) -> list[Any]:
+    """Many lookups by NHS number in one transaction with their audit records (PostgreSQL; services.groupcommit
+    commits it), one round trip for every number; a lookup by demographics goes the one-request path."""
+    wanted = sorted({r.searched for r in requests if r.searched is not None})
+    found = await repository.find_by_nhs_number_each(batch, wanted)
+    outcomes: list[Any] = []
+    for request in requests:
+        if request.searched is None:
+            outcomes.append(RUN_ALONE)
+            continue
+        items = [_match(*found[request.searched])] if request.searched in found else []
+        audited = _lookup_audit(items, request.searched, "nhs_number", False)
+        batch.record_event(audit_record(RegistryAuditRecorded, request.principal, **audited),
+                           subject_key=audit_subject(request.principal, audited["on_behalf_of"]),
+                           correlation_id=request.correlation_id)
+        _log_lookup(items, request.searched, "nhs_number", False)
+        outcomes.append(LookupResult(items=items, ambiguous=False, truncated=False))
+    return outcomes
+
+
+def _lookup_audit(items: list[PatientMatch], searched: str | None, query_kind: str, truncated: bool) -> dict[str, Any]:
     single = items[0] if len(items) == 1 else None
-    await record_audit(session, RegistryAuditRecorded, principal, action="patient.lookup", target_kind="patient",
-                       target_id=single.nhs_number if single else None,
-                       on_behalf_of=single.practice.ods_code if single else None,
-                       nhs_number=searched or (single.nhs_number if single else None), query_kind=query_kind,
-                       result_count=len(items), detail="more matched than were shown" if truncated else None)
+    return {"action": "patient.lookup", "target_kind": "patient", "target_id": single.nhs_number if single else None,
+            "on_behalf_of": single.practice.ods_code if single else None,
+            "nhs_number": searched or (single.nhs_number if single else None), "query_kind": query_kind,
+            "result_count": len(items), "detail": "more matched than were shown" if truncated else None}
+
+
+def _log_lookup(items: list[PatientMatch], searched: str | None, query_kind: str, truncated: bool) -> None:
     log.info("patients.lookup", query_kind=query_kind, result_count=len(items), truncated=truncated,
              searched=mask_nhs_number(searched) if searched else None)
-    return LookupResult(items=items, ambiguous=len(items) > 1, truncated=truncated)
