@@ -108,28 +108,35 @@ def _range_groups(ranges: Sequence[TimeRange]) -> list[tuple[str, datetime, date
 
 
 def _search_params(ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
-                   gender: str | None) -> tuple[int, dict[str, Any]]:
-    """How many range groups the statement has, and its parameters (see `_slot_filters`)."""
+                   gender: str | None) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    """The statement's shape (for each range group, whether it is one practice's) and its parameters (see
+    `_slot_filters`)."""
     groups = _range_groups(ranges)
     params: dict[str, Any] = {"p_now": now, "p_role": role.lower() if role else None,
                               "p_gender": gender.lower() if gender else None}
     for i, (code, lo, hi, codes) in enumerate(groups):
-        params.update({f"p_codes_{i}": codes, f"p_type_{i}": code, f"p_lo_{i}": lo, f"p_hi_{i}": hi})
-    return len(groups), params
+        params.update({f"p_type_{i}": code, f"p_lo_{i}": lo, f"p_hi_{i}": hi})
+        params[f"p_code_{i}" if len(codes) == 1 else f"p_codes_{i}"] = codes[0] if len(codes) == 1 else codes
+    return tuple(len(codes) == 1 for _c, _l, _h, codes in groups), params
 
 
-def _slot_filters(dialect: str, groups: int, role: bool, gender: bool) -> list[ColumnElement[bool]]:
-    """Available slots in `groups` ranges (practices, slot type, [lo, hi)), optionally of a clinician's role and
-    gender. All values are parameters, so each shape of search is built and compiled once. On PostgreSQL a group's
-    practices are one array parameter (`= ANY`): the statement's text, and so its prepared statement, stays the
-    same whatever the number of practices; SQLite has no arrays, and gets `IN` expanded per execution."""
+def _slot_filters(dialect: str, shape: tuple[bool, ...], role: bool, gender: bool) -> list[ColumnElement[bool]]:
+    """Available slots in the ranges of `shape`'s groups (practices, slot type, [lo, hi)), optionally of a
+    clinician's role and gender. All values are parameters, so each shape of search is built and compiled once.
+    One practice is an equality, which lets PostgreSQL walk that practice's slots in start order and stop at the
+    page's end: with `= ANY` of a one-element array its plans walked every practice's slots in start order instead
+    (8,300 rows read for a 51-slot page, 3-4.5 ms, against 200 rows and 0.2-0.4 ms). Several practices are one
+    array parameter (`= ANY`) on PostgreSQL, so the statement's text, and its prepared statement, stays the same
+    whatever their number; SQLite has no arrays, and gets `IN` expanded per execution."""
     def practices(i: int) -> ColumnElement[bool]:
+        if shape[i]:
+            return Slot.ods_code == bindparam(f"p_code_{i}")
         if dialect == "postgresql":
             return Slot.ods_code == any_(bindparam(f"p_codes_{i}", type_=postgresql.ARRAY(String)))
         return Slot.ods_code.in_(bindparam(f"p_codes_{i}", expanding=True))
     ranges = or_(*(and_(practices(i), Slot.slot_type == bindparam(f"p_type_{i}"),
                         Slot.start_at >= bindparam(f"p_lo_{i}"), Slot.start_at < bindparam(f"p_hi_{i}"))
-                   for i in range(groups))) if groups else false()
+                   for i in range(len(shape)))) if shape else false()
     clinician = []
     if role:
         clinician.append(func.lower(Clinician.role) == bindparam("p_role"))
@@ -140,11 +147,12 @@ def _slot_filters(dialect: str, groups: int, role: bool, gender: bool) -> list[C
 
 
 @functools.lru_cache(maxsize=256)
-def _search_statement(dialect: str, groups: int, role: bool, gender: bool, paged: bool) -> DriverStatement:
+def _search_statement(dialect: str, shape: tuple[bool, ...], role: bool, gender: bool,
+                      paged: bool) -> DriverStatement:
     """The first page of available slots, earliest first, with their clinicians. The clinicians are joined to that
     page only: joined before the LIMIT, a plan from stale statistics (a rota just published, not yet analysed)
     joined every slot of 20 practices' fortnight to the clinicians before sorting (350-470 ms in PostgreSQL)."""
-    filters = _slot_filters(dialect, groups, role, gender)
+    filters = _slot_filters(dialect, shape, role, gender)
     if paged:
         filters.append(or_(Slot.start_at > bindparam("p_after_start"),
                            and_(Slot.start_at == bindparam("p_after_start"), Slot.id > bindparam("p_after_id"))))
@@ -158,9 +166,9 @@ def _search_statement(dialect: str, groups: int, role: bool, gender: bool, paged
 
 
 @functools.lru_cache(maxsize=256)
-def _embargoed_statement(dialect: str, groups: int, role: bool, gender: bool) -> DriverStatement:
+def _embargoed_statement(dialect: str, shape: tuple[bool, ...], role: bool, gender: bool) -> DriverStatement:
     return DriverStatement(select(Slot.ods_code, Slot.slot_type, func.count(), func.min(Slot.start_at))
-                           .where(*_slot_filters(dialect, groups, role, gender))
+                           .where(*_slot_filters(dialect, shape, role, gender))
                            .group_by(Slot.ods_code, Slot.slot_type))
 
 
@@ -235,10 +243,10 @@ async def search(session: AsyncSession, ranges: Sequence[TimeRange], *, now: dat
     """The first `limit` available slots in the ranges (after `after`, a page's last start and id), earliest
     first, with their clinicians: rows of (id, ods_code, start_at, end_at, slot_type, clinician_id, name, role,
     gender)."""
-    groups, params = _search_params(ranges, now=now, role=role, gender=gender)
+    shape, params = _search_params(ranges, now=now, role=role, gender=gender)
     if after is not None:
         params["p_after_start"], params["p_after_id"] = after
-    statement = _search_statement(dialect_name(session), groups, bool(role), bool(gender), after is not None)
+    statement = _search_statement(dialect_name(session), shape, bool(role), bool(gender), after is not None)
     return await driver_rows(session, statement, {**params, "p_limit": limit})
 
 
@@ -247,8 +255,8 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
     """(ods_code, slot_type, count, earliest start) of available slots still under embargo."""
     if not ranges:
         return []
-    groups, params = _search_params(ranges, now=now, role=role, gender=gender)
-    statement = _embargoed_statement(dialect_name(session), groups, bool(role), bool(gender))
+    shape, params = _search_params(ranges, now=now, role=role, gender=gender)
+    statement = _embargoed_statement(dialect_name(session), shape, bool(role), bool(gender))
     return await driver_rows(session, statement, params)
 
 
