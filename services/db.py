@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from collections.abc import Callable, Mapping, Sequence
 
@@ -228,6 +228,13 @@ async def select_rows(session: AsyncSession, statement: Any, params: Mapping[str
     return list((await connection.execute(statement, params)).all())
 
 
+class _Bound(NamedTuple):
+    name: str
+    required: bool
+    literal: Any
+    processor: Callable[[Any], Any] | None
+
+
 class DriverStatement:
     """A Core statement run straight on asyncpg's connection, compiled once, for a batch of many requests' rows
     sent in one go: `fetch_each` and `execute_each` send every parameter set of the batch in one pipelined round
@@ -238,24 +245,31 @@ class DriverStatement:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: tuple[str, list[tuple[str, Any, Callable[[Any], Any] | None]]] | None = None
+        self._compiled: tuple[str, list[_Bound]] | None = None
 
-    def compile(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any, Callable[[Any], Any] | None]]]:
+    def compile(self, dialect: Dialect) -> tuple[str, list[_Bound]]:
         if self._compiled is None:
             compiled = self.statement.compile(dialect=dialect)
             parts = []
             for name in compiled.positiontup or ():
                 bind = compiled.binds[name]
-                parts.append((name, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+                parts.append(_Bound(name, bind.required, bind.value,
+                                    bind.type.dialect_impl(dialect).bind_processor(dialect)))
             self._compiled = (compiled.string, parts)
         return self._compiled
 
     def args(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The positional values of one execution; a parameter without a value is an error, as in SQLAlchemy."""
         _sql, parts = self.compile(dialect)
         values = []
-        for name, literal, processor in parts:
-            value = params[name] if name in params else literal
-            values.append(processor(value) if processor is not None else value)
+        for part in parts:
+            if part.name in params:
+                value = params[part.name]
+            elif part.required:
+                raise KeyError(f"a value is required for bind parameter {part.name!r}")
+            else:
+                value = part.literal
+            values.append(part.processor(value) if part.processor is not None else value)
         return tuple(values)
 
     async def fetch_each(self, driver: asyncpg.Connection, dialect: Dialect,

@@ -96,7 +96,7 @@ class GroupCommit(Generic[Item, Result]):
                 try:
                     await self._run([(item, future) for item, future in taken if not future.cancelled()])
                 except Exception as exc:  # noqa: BLE001 - never strand the requests queued behind
-                    log.exception("group_commit.failed", name=self.name)
+                    log.error("group_commit.failed", name=self.name, error_type=type(exc).__name__)
                     for _item, future in taken:
                         _settle(future, exception=exc)
         finally:
