@@ -4,30 +4,17 @@ mixed burst gets exactly what one at a time gives, refusals included. SQLite (on
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from agent_desk_svc.calls.models import Call
-from services.metrics import GROUP_COMMIT_FALLBACKS
 from tests.agent_desk_svc.conftest import Desk, staff
 from tests.agent_desk_svc.test_calls import state_of
 from tests.support.apps import wait_until
+from tests.support.groupcommit import batch_sizes, fallbacks
 
 SUE = staff("sue", "supervisor")
-
-
-def spy(commit: Any) -> list[int]:
-    sizes: list[int] = []
-    run_batch = commit.run_batch
-
-    async def spied(batch: Any, items: list) -> list:
-        sizes.append(len(items))
-        return await run_batch(batch, items)
-
-    commit.run_batch = spied
-    return sizes
 
 
 def answer(r: httpx.Response) -> tuple[int, str | None]:
@@ -43,8 +30,8 @@ async def test_a_burst_of_pick_ups_and_wrap_ups_gets_what_one_at_a_time_gives(de
     await desk.client.put("/api/v1/agents/onbreak/state", headers=staff("onbreak"), json={"state": "break"})
     busy = (await desk.client.post("/api/v1/calls", headers=staff("busy"), json={})).json()
     batching = desk.app.state.db.dialect == "postgresql"
-    starts, closes = spy(desk.app.state.call_starts), spy(desk.app.state.call_closes)
-    fallbacks = {n: GROUP_COMMIT_FALLBACKS.labels(n)._value.get() for n in ("call_starts", "call_closes")}
+    starts, closes = batch_sizes(desk.app.state.call_starts), batch_sizes(desk.app.state.call_closes)
+    fallen_back = {n: fallbacks(n) for n in ("call_starts", "call_closes")}
 
     picked = await asyncio.gather(
         *(desk.client.post("/api/v1/calls", headers=staff(name), json={"practice": "a81001"}) for name in names),
@@ -95,7 +82,7 @@ async def test_a_burst_of_pick_ups_and_wrap_ups_gets_what_one_at_a_time_gives(de
                 and figures["agents_by_state"]["on_call"] == 1)
 
     assert await wait_until(counted)
-    assert {n: GROUP_COMMIT_FALLBACKS.labels(n)._value.get() for n in fallbacks} == fallbacks
+    assert {n: fallbacks(n) for n in fallen_back} == fallen_back
     if batching:
         assert max(starts) > 1 and max(closes) > 1, (starts, closes)
     else:

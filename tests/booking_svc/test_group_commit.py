@@ -14,24 +14,10 @@ from sqlalchemy import text
 
 from booking_svc.appointments import service as appointments
 from booking_svc.holds import service as holds
-from services.metrics import GROUP_COMMIT_FALLBACKS
 from tests.booking_svc.conftest import TOMORROW, Booking, nhs
 from tests.booking_svc.test_appointments import A, AGENT2, B, seed, slot_of
 from tests.support.apps import AGENT, identity, practice
-
-
-def batch_sizes(booking: Booking) -> list[int]:
-    """Spy on the group commit's batches."""
-    sizes: list[int] = []
-    commit = booking.app.state.bookings
-    run_batch = commit.run_batch
-
-    async def spied(batch: Any, items: list) -> list:
-        sizes.append(len(items))
-        return await run_batch(batch, items)
-
-    commit.run_batch = spied
-    return sizes
+from tests.support.groupcommit import batch_sizes, fallbacks
 
 
 async def free_on(booking: Booking, day: str) -> int:
@@ -49,8 +35,8 @@ async def test_a_burst_of_bookings_gets_what_booking_one_at_a_time_gives(booking
     held = (await booking.client.post("/api/v1/holds", json={"slot_id": routine[5]}, headers=AGENT)).json()
     held_elsewhere = await slot_of(booking, "s1", 1)
     assert (await booking.client.post("/api/v1/holds", json={"slot_id": held_elsewhere}, headers=AGENT)).status_code == 201
-    sizes = batch_sizes(booking)
-    fallbacks = GROUP_COMMIT_FALLBACKS.labels("bookings")._value.get()
+    sizes = batch_sizes(booking.app.state.bookings)
+    fallen_back = fallbacks("bookings")
 
     def book(slot_id: str, patient: str, headers: dict = AGENT2, **extra: Any):  # noqa: ANN202
         return booking.client.post("/api/v1/appointments", headers=headers,
@@ -108,7 +94,7 @@ async def test_a_burst_of_bookings_gets_what_booking_one_at_a_time_gives(booking
     assert min(counts) == await free_on(booking, day)  # nothing was freed: the last count is the smallest
     assert {e["data"]["actor"] for e in events} >= {"a0", "a1", "a2", "a3", "agent1", "agent2"}
     # Every batch committed as it was (none fell back to one at a time, which would hide a batch's mistakes).
-    assert GROUP_COMMIT_FALLBACKS.labels("bookings")._value.get() == fallbacks
+    assert fallbacks("bookings") == fallen_back
     if booking.app.state.db.dialect == "postgresql":
         assert max(sizes) > 1, sizes  # some of them were committed together
     else:
@@ -130,12 +116,12 @@ async def test_a_batch_that_fails_is_booked_request_by_request(booking: Booking,
         return await append_each(batch, entries)
 
     monkeypatch.setattr(appointments.feed_entries, "append_each", failing_once)
-    fallbacks = GROUP_COMMIT_FALLBACKS.labels("bookings")._value.get()
+    fallen_back = fallbacks("bookings")
     responses = await asyncio.gather(*(
         booking.client.post("/api/v1/appointments", headers=identity("agent", f"a{n}"),
                             json={"slot_id": routine[n], "nhs_number": nhs(10 + n)}) for n in range(5)))
     assert [r.status_code for r in responses] == [201] * 5, [r.text for r in responses]
-    assert GROUP_COMMIT_FALLBACKS.labels("bookings")._value.get() == fallbacks + 1
+    assert fallbacks("bookings") == fallen_back + 1
     assert failures["left"] == 0
     # The failed batch left nothing behind: each slot booked once, each booking with one event and one entry.
     assert sorted(r[0] for r in await booking.sql("SELECT slot_id FROM appointments")) == sorted(routine)
@@ -193,15 +179,7 @@ async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: B
     await seed(booking)
     routine = [await slot_of(booking, "r1", n) for n in range(6)]
     urgent = await slot_of(booking, "u1")
-    sizes: list[int] = []
-    commit = booking.app.state.holds
-    run_batch = commit.run_batch
-
-    async def spied(batch: Any, items: list) -> list:
-        sizes.append(len(items))
-        return await run_batch(batch, items)
-
-    commit.run_batch = spied
+    sizes = batch_sizes(booking.app.state.holds)
     hold_each = holds.slots.hold_each
 
     async def taken_meanwhile(batch: Any, params: list) -> set[str]:
@@ -211,7 +189,7 @@ async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: B
         return await hold_each(batch, params)
 
     monkeypatch.setattr(holds.slots, "hold_each", taken_meanwhile)
-    fallbacks = GROUP_COMMIT_FALLBACKS.labels("holds")._value.get()
+    fallen_back = fallbacks("holds")
     day = TOMORROW.isoformat()
     before = await free_on(booking, day)
 
@@ -255,7 +233,7 @@ async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: B
         mine = await booking.client.post("/api/v1/appointments", headers=identity("agent", f"a{n}"), json={
             "slot_id": body["slot_id"], "hold_id": body["hold_id"], "nhs_number": nhs(1 + n % 2)})
         assert mine.status_code == 201, mine.text
-    assert GROUP_COMMIT_FALLBACKS.labels("holds")._value.get() == fallbacks
+    assert fallbacks("holds") == fallen_back
     if batching:
         assert max(sizes) > 1, sizes
     else:

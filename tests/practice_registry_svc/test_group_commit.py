@@ -5,12 +5,11 @@ request id. SQLite (one at a time) and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from services.metrics import GROUP_COMMIT_FALLBACKS
 from tests.practice_registry_svc.conftest import Registry
 from tests.practice_registry_svc.support import make_practice, valid_nhs_numbers
 from tests.support.apps import identity, practice
+from tests.support.groupcommit import batch_sizes, fallbacks
 
 AUDIT = "registry.audit.recorded.v1"
 
@@ -24,16 +23,8 @@ async def test_a_burst_of_lookups_gets_what_one_at_a_time_gives_each_audited_onc
         rows = [{"nhs_number": x, "family": f"Family{i}", "given": "Sam", "birth_date": "1980-05-01"}
                 for i, x in enumerate(numbers)]
         assert (await client.put(f"/api/v1/practices/{ods}/patients", json=rows, headers=practice(ods))).status_code == 200
-    sizes: list[int] = []
-    commit = registry.app.state.lookups
-    run_batch = commit.run_batch
-
-    async def spied(batch: Any, items: list) -> list:
-        sizes.append(len(items))
-        return await run_batch(batch, items)
-
-    commit.run_batch = spied
-    fallbacks = GROUP_COMMIT_FALLBACKS.labels("lookups")._value.get()
+    sizes = batch_sizes(registry.app.state.lookups)
+    fallen_back = fallbacks("lookups")
     before = len(await registry.events(AUDIT))
 
     def look(n: int, **params: str):  # noqa: ANN202
@@ -65,7 +56,7 @@ async def test_a_burst_of_lookups_gets_what_one_at_a_time_gives_each_audited_onc
                 "on_behalf_of": "A81001" if i < 5 else "B82001"}.items() <= audits[f"lookup-{i}"].items()
     assert {"nhs_number": n[10], "result_count": 0, "target_id": None}.items() <= audits["lookup-10"].items()
     assert {"query_kind": "demographics", "result_count": 2}.items() <= audits["lookup-12"].items()
-    assert GROUP_COMMIT_FALLBACKS.labels("lookups")._value.get() == fallbacks
+    assert fallbacks("lookups") == fallen_back
     if registry.app.state.db.dialect == "postgresql":
         assert max(sizes) > 1, sizes
     else:

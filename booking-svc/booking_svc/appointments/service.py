@@ -36,6 +36,7 @@ from booking_svc.slots.repository import ClinicianRow, SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
+    day_counts_each,
     explain_refusal,
     found_for_booking,
     free_slots_by_date,
@@ -215,12 +216,7 @@ async def book_batch(batch: Batch, requests: Sequence[BookingRequest]) -> list[A
     views = {a.id: view(a, c) for _r, _i, a, c in ready}
     await feed_entries.append_each(batch, [feed.entry(a.ods_code, "booked", views[a.id], r.now)
                                            for r, _i, a, _c in ready])
-    latest: dict[tuple[str, date], datetime] = {}
-    for r, _i, a, _c in ready:
-        key = (a.ods_code, london_date(a.slot_start))
-        latest[key] = max(latest.get(key, r.now), r.now)
-    counts = dict(zip(latest, await slots.available_count_each(
-        batch, [(ods, london_day(day), now) for (ods, day), now in latest.items()]), strict=True))
+    counts = await day_counts_each(batch, [(a.ods_code, a.slot_start, r.now) for r, _i, a, _c in ready])
     for r, i, a, _c in ready:
         day = london_date(a.slot_start)
         batch.record_event(AppointmentBooked(**_event_fields(a, r.principal), booking_reference=a.booking_reference,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from booking_svc.slots.repository import SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
+    day_counts_each,
     explain_refusal,
     found_for_booking,
     holder_key,
@@ -96,12 +97,8 @@ async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any
             expires_at=request.now + timedelta(seconds=request.hold_seconds), now=request.now)))
     held = await slots.hold_each(batch, [params for _i, _r, _s, params in ready])
     ready = [entry for entry in ready if entry[2].id in held]
-    latest: dict[tuple[str, date], datetime] = {}
-    for _i, request, slot, _p in ready:
-        key = (slot.ods_code, london_date(slot.start_at))
-        latest[key] = max(latest.get(key, request.now), request.now)
-    counts = dict(zip(latest, await slots.available_count_each(
-        batch, [(ods, london_day(day), now) for (ods, day), now in latest.items()]), strict=True))
+    counts = await day_counts_each(batch, [(slot.ods_code, slot.start_at, request.now)
+                                           for _i, request, slot, _p in ready])
     for i, request, slot, params in ready:
         day = london_date(slot.start_at)
         batch.record_event(SlotAvailabilityChanged(ods_code=slot.ods_code, taken_slot_ids=[slot.id],

@@ -23,6 +23,7 @@ from booking_svc.slots.repository import ClinicianRow, SlotRow
 from services.auth import Principal, ensure_acts_for
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import Conflict, Forbidden, NotFound, Unprocessable
+from services.groupcommit import Batch
 from services.outbox import record_event
 from services.pagination import decode_time_cursor, encode_time_cursor
 from services.timeutil import LONDON, as_utc, london_date, london_iso
@@ -208,6 +209,19 @@ async def free_slots_by_date(session: AsyncSession, ods_code: str, days: Iterabl
     else:
         free = await repository.available_counts(session, ods_code, [london_day(d) for d in touched], now)
     return {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
+
+
+async def day_counts_each(batch: Batch, taken: Iterable[tuple[str, datetime, datetime]]) -> dict[tuple[str, date], int]:
+    """For a group-committed batch, after its claims: the free-slot count of each (practice, London day) the batch
+    took slots from, given as (ODS code, slot start, request time); each day counted once, as of its latest
+    request."""
+    latest: dict[tuple[str, date], datetime] = {}
+    for ods, start, now in taken:
+        key = (ods, london_date(start))
+        latest[key] = max(latest.get(key, now), now)
+    counts = await repository.available_count_each(batch, [(ods, london_day(day), now)
+                                                          for (ods, day), now in latest.items()])
+    return dict(zip(latest, counts, strict=True))
 
 
 async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
