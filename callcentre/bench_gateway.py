@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 import httptools
 import httpx
 
+from callcentre.stack import free_port
 from services.auth import CurrentPrincipal, Principal, issue_staff_token, sign_identity
 
 BENCH_IDENTITY_SECRET = "bench-identity-secret-0123456789abcdef"
@@ -179,12 +179,6 @@ def _measure(url: str, path: str, headers: dict[str, str], duration: float, conc
 
 # ---------------------------------------------------------------------------------------------- processes
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -200,7 +194,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
 
 
 def _start_stack(workers: int, upstream: str) -> tuple[str, str, list[subprocess.Popen[bytes]]]:
-    upstream_port, gateway_port = _free_port(), _free_port()
+    upstream_port, gateway_port = free_port(), free_port()
     upstream_url, gateway_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{gateway_port}"
     env = {**os.environ, "BENCH_IDENTITY_SECRET": BENCH_IDENTITY_SECRET,
            "CALLCENTRE_IDENTITY_SECRET": BENCH_IDENTITY_SECRET, "CALLCENTRE_JWT_SECRET": BENCH_JWT_SECRET,

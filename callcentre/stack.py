@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -29,16 +30,38 @@ STOP_GRACE_SECONDS = 10.0  # then SIGKILL: everything is gone well inside the 15
 
 
 def free_port(preferred: int | None = None) -> int:
-    if preferred:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
+    """A port on 127.0.0.1 that nothing is bound to, for a server about to start: `preferred` if it is free.
+    Otherwise one below the kernel's range of ephemeral ports. A port from bind(0) comes from that range, and
+    between choosing it and the server binding it the kernel may hand it to an outgoing connection as its source
+    port (seen in CI: booking-svc refused to start, 'address already in use'); outside it, only another server
+    choosing the same port at the same moment could take it."""
+    if preferred and _bindable(preferred):
+        return preferred
+    low = _ephemeral_ports()[0]
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12000), low)
+        if _bindable(port):
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def nats_server_binary() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callcentre.stack import Child, _wait_for_http, free_port
+from callcentre.stack import Child, _bindable, _ephemeral_ports, _wait_for_http, free_port
 
 
 def _http_server(port: int) -> list[str]:
@@ -76,3 +77,18 @@ def test_a_child_that_cannot_bind_is_reported_as_exited(tmp_path: Path) -> None:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_free_port_is_bindable_and_outside_the_kernels_ephemeral_range():
+    """Outgoing connections take their source ports from the ephemeral range: a port chosen there could be taken
+    between choosing it and the server binding it."""
+    low, high = _ephemeral_ports()
+    for _ in range(50):
+        port = free_port()
+        assert not low <= port <= high, port
+        assert _bindable(port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        assert free_port(busy) != busy  # a preferred port in use is not given
