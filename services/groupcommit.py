@@ -14,6 +14,7 @@ The one-request path is also what runs on SQLite, which has one writer and nothi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -81,7 +82,9 @@ class GroupCommit(Generic[Item, Result]):
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._worker is None:
-            self._worker = asyncio.create_task(self._work(), name=f"group-commit-{self.name}")
+            # A context of its own: the task serves every request, not the one whose arrival started it.
+            self._worker = asyncio.create_task(self._work(), name=f"group-commit-{self.name}",
+                                               context=contextvars.Context())
         return await future
 
     async def alone(self, item: Item) -> Result:

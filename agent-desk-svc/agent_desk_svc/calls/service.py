@@ -96,6 +96,7 @@ async def start_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any
                            correlation_id=correlation[username])
     for call, correlation_id in calls:
         batch.record_event(_started(call), subject_key=call["ods_code"] or call["agent"], correlation_id=correlation_id)
+        log.info("call.started", call_id=call["id"], agent=call["agent"], request_id=correlation_id)
     return outcomes
 
 
@@ -176,6 +177,8 @@ async def close_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any
     for call, correlation_id in closed:
         batch.record_event(_wrapped_up(call), subject_key=call["ods_code"] or call["agent"],
                            correlation_id=correlation_id)
+        log.info("call.wrapped_up", call_id=call["id"], agent=call["agent"], disposition=call["disposition"],
+                 handle_seconds=call["handle_seconds"], request_id=correlation_id)
     return outcomes
 
 

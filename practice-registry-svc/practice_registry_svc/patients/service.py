@@ -345,7 +345,7 @@ async def find_batch(batch: Batch, requests: Sequence[LookupRequest]) -> list[An
         batch.record_event(audit_record(RegistryAuditRecorded, request.principal, **audited),
                            subject_key=audit_subject(request.principal, audited["on_behalf_of"]),
                            correlation_id=request.correlation_id)
-        _log_lookup(items, request.searched, "nhs_number", False)
+        _log_lookup(items, request.searched, "nhs_number", False, request_id=request.correlation_id)
         outcomes.append(LookupResult(items=items, ambiguous=False, truncated=False))
     return outcomes
 
@@ -358,6 +358,8 @@ def _lookup_audit(items: list[PatientMatch], searched: str | None, query_kind: s
             "result_count": len(items), "detail": "more matched than were shown" if truncated else None}
 
 
-def _log_lookup(items: list[PatientMatch], searched: str | None, query_kind: str, truncated: bool) -> None:
+def _log_lookup(items: list[PatientMatch], searched: str | None, query_kind: str, truncated: bool,
+                **request: str | None) -> None:
+    """`request`: in a batch, the lookup's own request_id (the task running the batch has another's)."""
     log.info("patients.lookup", query_kind=query_kind, result_count=len(items), truncated=truncated,
-             searched=mask_nhs_number(searched) if searched else None)
+             searched=mask_nhs_number(searched) if searched else None, **request)
