@@ -71,7 +71,7 @@ class GroupCommit(Generic[Item, Result]):
         self.run_one = run_one
         self.max_batch = max_batch
         self.batching = db.dialect == "postgresql"
-        self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
+        self._waiting: deque[tuple[Item, asyncio.Future[Result], contextvars.Context]] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._alone_tasks: set[asyncio.Task[None]] = set()
 
@@ -80,7 +80,9 @@ class GroupCommit(Generic[Item, Result]):
         if not self.batching:
             return await self.alone(item)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
+        # The request's own context (its request id, for its log lines and its events' correlation) goes with it,
+        # so that its one-request path runs as the request itself would.
+        self._waiting.append((item, future, contextvars.copy_context()))
         if self._worker is None:
             # A context of its own: the task serves every request, not the one whose arrival started it.
             self._worker = asyncio.create_task(self._work(), name=f"group-commit-{self.name}",
@@ -97,19 +99,19 @@ class GroupCommit(Generic[Item, Result]):
             while self._waiting:
                 taken = [self._waiting.popleft() for _ in range(min(len(self._waiting), self.max_batch))]
                 try:
-                    await self._run([(item, future) for item, future in taken if not future.cancelled()])
+                    await self._run([entry for entry in taken if not entry[1].cancelled()])
                 except Exception as exc:  # noqa: BLE001 - never strand the requests queued behind
                     log.error("group_commit.failed", name=self.name, error_type=type(exc).__name__)
-                    for _item, future in taken:
+                    for _item, future, _context in taken:
                         _settle(future, exception=exc)
         finally:
             self._worker = None
 
-    async def _run(self, taken: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    async def _run(self, taken: list[tuple[Item, asyncio.Future[Result], contextvars.Context]]) -> None:
         if not taken:
             return
         GROUP_COMMIT_SIZE.labels(self.name).observe(len(taken))
-        items = [item for item, _future in taken]
+        items = [item for item, _future, _context in taken]
         try:
             async with self.db.driver_transaction() as driver:
                 batch = Batch(driver, self.db.engine.dialect, self.db.producer)
@@ -125,10 +127,10 @@ class GroupCommit(Generic[Item, Result]):
             outcomes = [RUN_ALONE] * len(items)
         else:
             self.db.events_committed(batch.rows)
-        for (item, future), outcome in zip(taken, outcomes, strict=True):
+        for (item, future, context), outcome in zip(taken, outcomes, strict=True):
             if outcome is RUN_ALONE:
-                # Not in the worker's way: the next batch need not wait for these.
-                task = asyncio.create_task(self._alone_into(item, future))
+                # Not in the worker's way (the next batch need not wait for these), in the request's own context.
+                task = asyncio.create_task(self._alone_into(item, future), context=context)
                 self._alone_tasks.add(task)
                 task.add_done_callback(self._alone_tasks.discard)
             elif isinstance(outcome, BaseException):

@@ -15,6 +15,7 @@ from services.contracts.desk import CallStarted
 from services.db import Database, DriverStatement
 from services.errors import Conflict
 from services.groupcommit import RUN_ALONE, Batch, GroupCommit
+from services.logging import request_id_var
 from services.outbox import outbox_table, record_event
 from services.timeutil import utcnow
 
@@ -35,6 +36,7 @@ class Recorder:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.alone: list[int] = []
+        self.alone_request_ids: dict[int, str | None] = {}
         self.hold = asyncio.Event()
         self.hold.set()
         self.fail_next_batch = False
@@ -54,6 +56,7 @@ class Recorder:
 
     async def run_one(self, session, n: int) -> str:  # noqa: ANN001
         self.alone.append(n)
+        self.alone_request_ids[n] = request_id_var.get()
         if n % 10 == 3:
             raise Conflict("no", code="refused")
         await session.execute(insert(written).values(n=n, how="alone"))
@@ -72,8 +75,13 @@ async def outbox_call_ids(db: Database) -> list[str]:
         return [orjson.loads(p)["data"]["call_id"] for p in payloads]
 
 
+async def submit_as_request(commit: GroupCommit, n: int) -> Any:
+    request_id_var.set(f"request-{n}")  # what the request's middleware sets
+    return await commit.submit(n)
+
+
 async def submit_all(commit: GroupCommit, items: list[int]) -> list[Any]:
-    return await asyncio.gather(*(commit.submit(n) for n in items), return_exceptions=True)
+    return await asyncio.gather(*(submit_as_request(commit, n) for n in items), return_exceptions=True)
 
 
 async def test_requests_that_arrive_meanwhile_commit_together_and_each_gets_its_own_outcome(db: Database) -> None:
@@ -108,6 +116,8 @@ async def test_requests_that_arrive_meanwhile_commit_together_and_each_gets_its_
         assert sorted(recorder.alone) == [7]
     else:
         assert recorder.batches == [] and recorder.alone == list(range(1, 13))
+    # Run on its own after a batch, a request is in its own context (its request id), not the batch's.
+    assert all(recorder.alone_request_ids[n] == f"request-{n}" for n in recorder.alone if n != 1)
     # Every written item has its event, committed with it and handed to the relay once committed.
     assert sorted(await outbox_call_ids(db)) == sorted(f"call-{n}" for n in expected)
     assert sum(len(ids) for ids in handed) == len(expected)

@@ -22,7 +22,7 @@ from services.contracts.audit import DeskAuditRecorded
 from services.contracts.desk import CallStarted, CallWrappedUp
 from services.errors import Conflict, DomainError, Forbidden, NotFound
 from services.groupcommit import RUN_ALONE, Batch
-from services.logging import get_logger, request_id_var
+from services.logging import get_logger
 from services.outbox import record_event
 from services.timeutil import as_utc, utcnow
 
@@ -58,11 +58,7 @@ class CallRequest:
 
 async def start_one(session: AsyncSession, request: CallRequest) -> dict[str, Any]:
     """A call start on its own: `start_call` in a transaction of its own (SQLite, or what `start_batch` leaves)."""
-    token = request_id_var.set(request.correlation_id)  # its events carry its own request's id, whoever runs it
-    try:
-        return await start_call(session, request.principal, request.body)
-    finally:
-        request_id_var.reset(token)
+    return await start_call(session, request.principal, request.body)
 
 
 async def start_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any]:
@@ -142,11 +138,7 @@ async def close_call(session: AsyncSession, principal: Principal, call_id: str, 
 
 async def close_one(session: AsyncSession, request: CallRequest) -> dict[str, Any]:
     """A wrap-up on its own: `close_call` in a transaction of its own (SQLite, or what `close_batch` leaves)."""
-    token = request_id_var.set(request.correlation_id)
-    try:
-        return await close_call(session, request.principal, request.call_id, request.body)
-    finally:
-        request_id_var.reset(token)
+    return await close_call(session, request.principal, request.call_id, request.body)
 
 
 async def close_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any]:

@@ -56,7 +56,6 @@ from services.contracts.booking import (
 )
 from services.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from services.groupcommit import RUN_ALONE, Batch
-from services.logging import request_id_var
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
 from services.pagination import decode_time_cursor, encode_time_cursor
@@ -170,12 +169,8 @@ class BookingRequest:
 
 async def book_one(session: AsyncSession, request: BookingRequest) -> dict[str, Any]:
     """A booking on its own: `book` in a transaction of its own (SQLite, or what `book_batch` leaves)."""
-    token = request_id_var.set(request.correlation_id)  # its events carry its own request's id, whoever runs it
-    try:
-        return await book(session, request.principal, slot_id=request.slot_id, hold_id=request.hold_id,
-                          nhs_number=request.nhs_number, reason=request.reason, now=request.now)
-    finally:
-        request_id_var.reset(token)
+    return await book(session, request.principal, slot_id=request.slot_id, hold_id=request.hold_id,
+                      nhs_number=request.nhs_number, reason=request.reason, now=request.now)
 
 
 async def book_batch(batch: Batch, requests: Sequence[BookingRequest]) -> list[Any]:

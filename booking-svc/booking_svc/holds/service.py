@@ -29,7 +29,6 @@ from services.auth import Principal
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import DomainError, Forbidden, NotFound
 from services.groupcommit import RUN_ALONE, Batch
-from services.logging import request_id_var
 
 
 async def place(session: AsyncSession, principal: Principal, slot_id: str, *, now: datetime,
@@ -63,12 +62,8 @@ class HoldRequest:
 
 async def place_one(session: AsyncSession, request: HoldRequest) -> dict:
     """A hold on its own: `place` in a transaction of its own (SQLite, or what `place_batch` leaves)."""
-    token = request_id_var.set(request.correlation_id)  # its events carry its own request's id, whoever runs it
-    try:
-        return await place(session, request.principal, request.slot_id, now=request.now,
-                           hold_seconds=request.hold_seconds)
-    finally:
-        request_id_var.reset(token)
+    return await place(session, request.principal, request.slot_id, now=request.now,
+                       hold_seconds=request.hold_seconds)
 
 
 async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any]:

@@ -22,7 +22,7 @@ from services.contracts.audit import RegistryAuditRecorded
 from services.contracts.registry import PatientsSynced, Registration
 from services.errors import Unprocessable
 from services.groupcommit import RUN_ALONE, Batch
-from services.logging import get_logger, mask_nhs_number, request_id_var
+from services.logging import get_logger, mask_nhs_number
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
 from services.timeutil import LONDON, utcnow
@@ -323,11 +323,7 @@ class LookupRequest:
 async def find_one(session: AsyncSession, request: LookupRequest) -> LookupResult:
     """A lookup on its own: `find_patients` in a transaction of its own (SQLite, demographics, or what
     `find_batch` leaves)."""
-    token = request_id_var.set(request.correlation_id)  # its audit record carries its own request's id
-    try:
-        return await find_patients(session, request.principal, **request.query, max_results=request.max_results)
-    finally:
-        request_id_var.reset(token)
+    return await find_patients(session, request.principal, **request.query, max_results=request.max_results)
 
 
 async def find_batch(batch: Batch, requests: Sequence[LookupRequest]) -> list[Any]:
