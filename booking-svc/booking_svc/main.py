@@ -10,10 +10,13 @@ from booking_svc.feed.endpoints import router as feed_router
 from booking_svc.holds import service as holds
 from booking_svc.holds.endpoints import router as holds_router
 from booking_svc.registry.consumers import HANDLERS as REGISTRY_HANDLERS
+from booking_svc.registry.consumers import RULES_EVENTS
+from booking_svc.registry.repository import PracticeRules
 from booking_svc.rotas.endpoints import router as rotas_router
 from booking_svc.settings import Settings
 from booking_svc.slots.endpoints import router as slots_router
 from services.app import create_app
+from services.events import Envelope
 from services.groupcommit import GroupCommit
 from services.timeutil import utcnow
 
@@ -29,8 +32,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         app.state.holds = GroupCommit(app.state.db, name="holds", run_batch=holds.place_batch,
                                       run_one=holds.place_one, max_batch=settings.booking_batch_size)
 
+    def on_event_applied(envelope: Envelope) -> None:
+        if envelope.type in RULES_EVENTS:
+            app.state.practice_rules.clear()
+
     app = create_app(settings, title="booking-svc",
                      routers=[rotas_router, slots_router, holds_router, appointments_router, feed_router],
-                     handlers=REGISTRY_HANDLERS, on_startup=[start])
+                     handlers=REGISTRY_HANDLERS, on_event_applied=on_event_applied, on_startup=[start])
+    app.state.practice_rules = PracticeRules(settings.search_rules_seconds)
     app.state.clock = utcnow
     return app

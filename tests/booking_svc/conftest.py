@@ -96,12 +96,15 @@ class Booking:
     versions: dict[str, int] = field(default_factory=dict)
 
     async def apply(self, *events: EventData) -> None:
-        """Apply registry events through the service's own handlers, each in its own transaction."""
+        """Apply registry events through the service's own handlers, each in its own transaction, then tell the
+        service it was applied, as its consumer does after each commit."""
+        (consumer,) = self.app.state.consumers  # booking-svc reads one stream: the registry's
         for event in events:
             envelope = Envelope.wrap(event, producer="practice-registry-svc", subject_key=event.ods_code,
                                      correlation_id=None)
             async with self.app.state.db.transaction() as db_session:
                 await HANDLERS[type(event)](db_session, envelope, event)
+            consumer.after_commit(envelope)
 
     def next_version(self, ods: str) -> int:
         self.versions[ods] = self.versions.get(ods, 0) + 1

@@ -77,6 +77,9 @@ async def _is_newer(session: AsyncSession, ods: str, aggregate: str, version: in
     return True
 
 
+# What searches read from memory (repository.PracticeRules): a replica forgets its copy once it applies one.
+RULES_EVENTS = frozenset(contract.event_type for contract in (PracticeCreated, PracticeUpdated, SlotTypesReplaced))
+
 HANDLERS = {
     PracticeCreated: on_practice,
     PracticeUpdated: on_practice,

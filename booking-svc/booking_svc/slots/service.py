@@ -131,7 +131,8 @@ class SlotQuery:
     cursor: str | None = None
 
 
-async def search(session: AsyncSession, principal: Principal, query: SlotQuery, now: datetime) -> dict:
+async def search(session: AsyncSession, principal: Principal, query: SlotQuery, now: datetime,
+                 rules: registry.PracticeRules) -> dict:
     codes = sorted({p.strip().upper() for p in query.practices if p.strip()})
     if not codes:
         raise Unprocessable("Name at least one practice.", code="practice_required")
@@ -143,7 +144,7 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
         raise Forbidden("A practice key sees only its own practice's slots.", code="other_practice")
     after = decode_time_cursor(query.cursor)
 
-    found, types = await registry.practices_and_slot_types(session, codes)
+    found, types = await rules.practices_and_slot_types(session, codes)
     offered = {ods for ods, p in found.items() if p.is_active}
     partners: set[str] = set()
     if query.include_pcn:
