@@ -96,6 +96,13 @@ async def test_a_change_another_replica_applied_is_searched_with_once_the_copy_i
     assert rules_reads == [[A], [A]]
 
 
+async def test_a_code_that_is_no_practice_is_not_kept(booking: Booking, rules_reads: list[list[str]]):
+    await seeded(booking)
+    for _ in range(2):
+        assert await booking.slots(AGENT, practice=[A, "Z99999"]) != []
+    assert rules_reads == [[A, "Z99999"], ["Z99999"]]
+
+
 async def test_rules_read_while_the_copy_was_emptied_are_used_once_and_not_kept(monkeypatch: pytest.MonkeyPatch):
     """A change committed while a search was reading the old rules: that search may use them (it started first),
     but they must not be kept for the next one."""

@@ -80,7 +80,8 @@ class PracticeRules:
     rules in a query of their own before its slot query, and that query was a tenth of booking-svc's CPU in a
     wide search. They change a few times a year; the copy is emptied as soon as this process applies a registry
     event (`clear`, after its commit), and another replica's copy is at most `ttl_seconds` old, as late as the
-    events themselves may be. Holds and bookings never read it: they check the rules in their own transaction."""
+    events themselves may be. Holds and bookings never read it: they check the rules in their own transaction.
+    It holds at most one entry per practice that exists."""
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time_module.monotonic) -> None:
         self.ttl_seconds = ttl_seconds
@@ -110,7 +111,8 @@ class PracticeRules:
                 by_practice[rules.ods_code].append(rules)
             loaded = {c: (now + self.ttl_seconds, practices.get(c), by_practice[c]) for c in missing}
             if generation == self._generation and self.ttl_seconds > 0:  # not cleared while it was read
-                self._rows.update(loaded)
+                # Only practices that exist: codes a client made up must not grow the copy without bound.
+                self._rows.update((c, row) for c, row in loaded.items() if row[1] is not None)
             rows.update(loaded)
         found: dict[str, PracticeRow] = {}
         slot_types: dict[tuple[str, str], SlotTypeRow] = {}
