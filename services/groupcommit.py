@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -62,14 +62,20 @@ class Batch:
 
 
 class GroupCommit(Generic[Item, Result]):
+    """`key` names what an item changes (its slot, its call): a batch gets one item per key, and a later item with
+    the same key runs on its own after the batch, so it sees the first one's change (the second booking of a slot
+    is refused as one booking would be)."""
+
     def __init__(self, db: Database, *, name: str,
                  run_batch: Callable[[Batch, list[Item]], Awaitable[list[Result | BaseException | _RunAlone]]],
-                 run_one: Callable[[AsyncSession, Item], Awaitable[Result]], max_batch: int = 100) -> None:
+                 run_one: Callable[[AsyncSession, Item], Awaitable[Result]], max_batch: int = 100,
+                 key: Callable[[Item], Hashable] | None = None) -> None:
         self.db = db
         self.name = name
         self.run_batch = run_batch
         self.run_one = run_one
         self.max_batch = max_batch
+        self.key = key
         self.batching = db.dialect == "postgresql"
         self._waiting: deque[tuple[Item, asyncio.Future[Result], contextvars.Context]] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -112,21 +118,24 @@ class GroupCommit(Generic[Item, Result]):
             return
         GROUP_COMMIT_SIZE.labels(self.name).observe(len(taken))
         items = [item for item, _future, _context in taken]
+        outcomes: list[Any] = [RUN_ALONE] * len(items)
+        firsts = self._first_of_each_key(items)
         try:
             async with self.db.driver_transaction() as driver:
                 batch = Batch(driver, self.db.engine.dialect, self.db.producer)
-                outcomes = await self.run_batch(batch, items)
-                if len(outcomes) != len(items):
-                    raise RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(items)} items")
+                batched = await self.run_batch(batch, [items[i] for i in firsts])
+                if len(batched) != len(firsts):
+                    raise RuntimeError(f"{self.name}: {len(batched)} outcomes for {len(firsts)} items")
                 await INSERT_ON_DRIVER.execute_each(driver, batch.dialect, batch.rows)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolled back: each request runs on its own
             GROUP_COMMIT_FALLBACKS.labels(self.name).inc()
             log.warning("group_commit.fallback", name=self.name, size=len(items), error_type=type(exc).__name__)
-            outcomes = [RUN_ALONE] * len(items)
         else:
             self.db.events_committed(batch.rows)
+            for i, outcome in zip(firsts, batched, strict=True):
+                outcomes[i] = outcome
         for (item, future, context), outcome in zip(taken, outcomes, strict=True):
             if outcome is RUN_ALONE:
                 # Not in the worker's way (the next batch need not wait for these), in the request's own context.
@@ -137,6 +146,15 @@ class GroupCommit(Generic[Item, Result]):
                 _settle(future, exception=outcome)
             else:
                 _settle(future, result=outcome)
+
+    def _first_of_each_key(self, items: list[Item]) -> list[int]:
+        """The positions of the items the batch takes: each key's first."""
+        if self.key is None:
+            return list(range(len(items)))
+        first: dict[Hashable, int] = {}
+        for i, item in enumerate(items):
+            first.setdefault(self.key(item), i)
+        return list(first.values())
 
     async def _alone_into(self, item: Item, future: asyncio.Future[Result]) -> None:
         try:

@@ -60,9 +60,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         app.state.passwords = passwords
         # At the 8am peak many agents pick up and wrap up at once: on PostgreSQL those commit together.
         app.state.call_starts = GroupCommit(app.state.db, name="call_starts", run_batch=calls.start_batch,
-                                            run_one=calls.start_one)
+                                            run_one=calls.start_one, key=calls.start_key)
         app.state.call_closes = GroupCommit(app.state.db, name="call_closes", run_batch=calls.close_batch,
-                                            run_one=calls.close_one)
+                                            run_one=calls.close_one, key=calls.close_key)
         app.state.live = LiveHub(app.state.db, app.state.messaging, queue_size=settings.live_client_queue_size,
                                  poll_seconds=settings.live_dashboard_poll_seconds)
         app.state.live.start()

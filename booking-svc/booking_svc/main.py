@@ -28,9 +28,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # At the 8am peak many holds and bookings arrive at once: on PostgreSQL they commit together, a transaction
         # and a round trip per statement for the lot instead of for each.
         app.state.bookings = GroupCommit(app.state.db, name="bookings", run_batch=appointments.book_batch,
-                                         run_one=appointments.book_one, max_batch=settings.booking_batch_size)
+                                         run_one=appointments.book_one, key=appointments.booking_key,
+                                         max_batch=settings.booking_batch_size)
         app.state.holds = GroupCommit(app.state.db, name="holds", run_batch=holds.place_batch,
-                                      run_one=holds.place_one, max_batch=settings.booking_batch_size)
+                                      run_one=holds.place_one, key=holds.hold_key,
+                                      max_batch=settings.booking_batch_size)
 
     def on_event_applied(envelope: Envelope) -> None:
         if envelope.type in RULES_EVENTS:

@@ -124,6 +124,31 @@ async def test_requests_that_arrive_meanwhile_commit_together_and_each_gets_its_
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_a_batch_takes_one_request_per_key_and_the_others_run_after_its_commit(db: Database) -> None:
+    recorder = Recorder()
+    seen_when_alone: dict[int, dict[int, str]] = {}
+
+    async def run_one(session, n: int) -> str:  # noqa: ANN001
+        seen_when_alone[n] = await rows(db)
+        return await recorder.run_one(session, n)
+
+    # The key is what a request changes (a slot, a call): here the hundreds.
+    commit = GroupCommit(db, name="test", run_batch=recorder.run_batch, run_one=run_one, key=lambda n: n // 100)
+    recorder.hold.clear()
+    first = asyncio.ensure_future(commit.submit(1))
+    await asyncio.sleep(0.2)
+    rest = asyncio.ensure_future(submit_all(commit, [101, 102, 201, 104, 202]))
+    await asyncio.sleep(0.1)
+    recorder.hold.set()
+    outcomes = [await first, *await rest]
+
+    assert recorder.batches == [[1], [101, 201]]
+    assert outcomes == ["batched 1", "batched 101", "alone 102", "batched 201", "alone 104", "alone 202"]
+    # Each ran on its own after the batch that took its key's first request had committed.
+    assert all(seen_when_alone[n][n // 100 * 100 + 1] == "batch" for n in (102, 104, 202))
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
 async def test_a_batch_that_fails_rolls_back_and_each_request_runs_on_its_own(db: Database) -> None:
     recorder = Recorder()
     handed: list[str] = []

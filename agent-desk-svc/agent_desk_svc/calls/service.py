@@ -56,6 +56,16 @@ class CallRequest:
     correlation_id: str | None
 
 
+def start_key(request: CallRequest) -> str:
+    """A batch starts one call per agent; an agent's second start runs after (services.groupcommit)."""
+    return request.principal.subject
+
+
+def close_key(request: CallRequest) -> str | None:
+    """A batch wraps a call up for one request; another request for it runs after (services.groupcommit)."""
+    return request.call_id
+
+
 async def start_one(session: AsyncSession, request: CallRequest) -> dict[str, Any]:
     """A call start on its own: `start_call` in a transaction of its own (SQLite, or what `start_batch` leaves)."""
     return await start_call(session, request.principal, request.body)
@@ -63,14 +73,12 @@ async def start_one(session: AsyncSession, request: CallRequest) -> dict[str, An
 
 async def start_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any]:
     """Start many agents' calls in one transaction (PostgreSQL; services.groupcommit commits it), with the rules of
-    `start_call`; an agent's second start in the same batch goes the one-request path (RUN_ALONE)."""
+    `start_call` (one start per agent: see `start_key`)."""
     outcomes: list[Any] = [RUN_ALONE] * len(requests)
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first.setdefault(request.principal.subject, i)
-    agents = await agents_repository.lock_state_each(batch, list(first))
+    agents = await agents_repository.lock_state_each(batch, [r.principal.subject for r in requests])
     calls, states, now = [], [], utcnow()
-    for username, i in first.items():
+    for i, request in enumerate(requests):
+        username = request.principal.subject
         agent = agents.get(username)
         try:
             _check_agent(agent)
@@ -80,8 +88,8 @@ async def start_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any
         except DomainError as refusal:
             outcomes[i] = refusal
             continue
-        call = outcomes[i] = _new_call(username, requests[i].body, now)
-        calls.append((call, requests[i].correlation_id))
+        call = outcomes[i] = _new_call(username, request.body, now)
+        calls.append((call, request.correlation_id))
         if new_state != agent.state:
             states.append((username, agent.state, new_state))
     await repository.insert_call_each(batch, [call for call, _c in calls])
@@ -121,7 +129,8 @@ def _new_call(agent: str, body: CallStart, now: datetime | None = None) -> dict[
 
 
 def _started(call: dict[str, Any]) -> CallStarted:
-    return CallStarted(call_id=call["id"], agent=call["agent"], ods_code=call["ods_code"], started_at=call["started_at"])
+    return CallStarted(call_id=call["id"], agent=call["agent"], ods_code=call["ods_code"],
+                       started_at=call["started_at"])
 
 
 async def close_call(session: AsyncSession, principal: Principal, call_id: str, body: CallClose) -> dict[str, Any]:
@@ -143,24 +152,21 @@ async def close_one(session: AsyncSession, request: CallRequest) -> dict[str, An
 
 async def close_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any]:
     """Close many calls in one transaction (PostgreSQL; services.groupcommit commits it), with the rules of
-    `close_call`; a second request for a call already in the batch goes the one-request path (RUN_ALONE)."""
+    `close_call` (one wrap-up per call: see `close_key`)."""
     outcomes: list[Any] = [RUN_ALONE] * len(requests)
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first.setdefault(request.call_id, i)
-    found = await repository.lock_with_agent_state_each(
-        batch, [(call_id, requests[i].principal.subject) for call_id, i in first.items()])
+    found = await repository.lock_with_agent_state_each(batch, [(r.call_id, r.principal.subject) for r in requests])
     closed, states, now = [], [], utcnow()
-    for call_id, i in first.items():
+    for i, request in enumerate(requests):
         try:
-            call, agent_state = _closing(requests[i].principal, call_id, found.get(call_id), requests[i].body, now)
+            call, agent_state = _closing(request.principal, request.call_id, found.get(request.call_id), request.body,
+                                         now)
         except DomainError as refusal:
             outcomes[i] = refusal
             continue
         outcomes[i] = call
-        closed.append((call, requests[i].correlation_id))
+        closed.append((call, request.correlation_id))
         if agent_state == "on_call":
-            states.append((call["agent"], agent_state, state_for_call_close(agent_state), requests[i].correlation_id))
+            states.append((call["agent"], agent_state, state_for_call_close(agent_state), request.correlation_id))
     await repository.close_call_each(batch, [call for call, _c in closed])
     await agents_repository.set_state_each(batch, [(username, state, now) for username, _p, state, _c in states])
     for username, previous, state, correlation_id in states:

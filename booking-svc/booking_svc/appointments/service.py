@@ -167,6 +167,11 @@ class BookingRequest:
     correlation_id: str | None
 
 
+def booking_key(request: BookingRequest) -> str:
+    """A batch books a slot for one request; another request for it runs after (services.groupcommit)."""
+    return request.slot_id
+
+
 async def book_one(session: AsyncSession, request: BookingRequest) -> dict[str, Any]:
     """A booking on its own: `book` in a transaction of its own (SQLite, or what `book_batch` leaves)."""
     return await book(session, request.principal, slot_id=request.slot_id, hold_id=request.hold_id,
@@ -176,18 +181,13 @@ async def book_one(session: AsyncSession, request: BookingRequest) -> dict[str, 
 async def book_batch(batch: Batch, requests: Sequence[BookingRequest]) -> list[Any]:
     """Book many requests' slots in one transaction (PostgreSQL; services.groupcommit commits it): the same rules,
     statements and lock order (slots, appointments, feed counters) as `book`, each statement sent once for the
-    whole batch. Returns each request's appointment or refusal, or RUN_ALONE for what the one-request path does
-    better: a second request for a slot already in the batch, a patient registered elsewhere in a shared slot's
-    PCN, and a claim that lost a race (the one-request path reads why)."""
+    whole batch (one request per slot: see `booking_key`). Returns each request's appointment or refusal, or
+    RUN_ALONE for what the one-request path does better: a patient registered elsewhere in a shared slot's PCN,
+    and a claim that lost a race (the one-request path reads why)."""
     outcomes: list[Any] = [RUN_ALONE] * len(requests)
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first.setdefault(request.slot_id, i)
-    found = await slots.slots_for_booking_each(batch, [(requests[i].slot_id, requests[i].nhs_number)
-                                                       for i in first.values()])
+    found = await slots.slots_for_booking_each(batch, [(r.slot_id, r.nhs_number) for r in requests])
     ready: list[tuple[BookingRequest, int, Appointment, ClinicianRow | None]] = []
-    for i in first.values():
-        request = requests[i]
+    for i, request in enumerate(requests):
         try:
             slot, practice, rules, clinician, registered_here = _bookable(
                 request.principal, found.get(request.slot_id), hold_id=request.hold_id, now=request.now)

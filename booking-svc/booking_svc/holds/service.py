@@ -60,6 +60,11 @@ class HoldRequest:
     correlation_id: str | None
 
 
+def hold_key(request: HoldRequest) -> str:
+    """A batch holds a slot for one request; another request for it runs after (services.groupcommit)."""
+    return request.slot_id
+
+
 async def place_one(session: AsyncSession, request: HoldRequest) -> dict:
     """A hold on its own: `place` in a transaction of its own (SQLite, or what `place_batch` leaves)."""
     return await place(session, request.principal, request.slot_id, now=request.now,
@@ -68,16 +73,12 @@ async def place_one(session: AsyncSession, request: HoldRequest) -> dict:
 
 async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any]:
     """Place many requests' holds in one transaction (PostgreSQL; services.groupcommit commits it), with the rules
-    and statements of `place`, each statement sent once for the whole batch. A second request for a slot already
-    in the batch, and a hold that lost a race, go the one-request path (RUN_ALONE), which reads why."""
+    and statements of `place`, each statement sent once for the whole batch (one request per slot: see `hold_key`).
+    A hold that lost a race goes the one-request path (RUN_ALONE), which reads why."""
     outcomes: list[Any] = [RUN_ALONE] * len(requests)
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first.setdefault(request.slot_id, i)
-    found = await slots.slots_for_booking_each(batch, [(requests[i].slot_id, "") for i in first.values()])
+    found = await slots.slots_for_booking_each(batch, [(r.slot_id, "") for r in requests])
     ready: list[tuple[int, HoldRequest, SlotRow, dict[str, Any]]] = []
-    for i in first.values():
-        request = requests[i]
+    for i, request in enumerate(requests):
         holder = holder_key(request.principal)
         try:
             slot, practice, rules, _clinician, _registered = found_for_booking(request.principal,
