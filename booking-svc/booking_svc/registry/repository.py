@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import time
 from typing import NamedTuple
 
-from sqlalchemy import Select, String, any_, bindparam, delete, select
+from sqlalchemy import String, any_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import (BindParameter, ColumnElement, Integer, Select, String, and_, any_, bindparam, case, delete,
+from sqlalchemy import (BindParameter, ColumnElement, Integer, String, and_, any_, bindparam, case, delete,
                         exists, false, func, or_, select, update)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
