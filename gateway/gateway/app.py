@@ -438,8 +438,10 @@ class Gateway:
     def _upstream_failure(self, upstream: Upstream, exc: BaseException) -> DomainError:
         upstream.breaker.record_failure()
         name = upstream.name
+        # A body cut off part way (ClientPayloadError) is the service going away while it answered, as a drop
+        # before the answer is: 503, retry shortly.
         if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError,
-                            aiohttp.ServerDisconnectedError, ConnectionError)):
+                            aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionError)):
             UPSTREAM_ERRORS.labels(name, "unavailable").inc()
             return UpstreamUnavailable(f"The {name} service is unavailable; retry shortly.",
                                        headers={"Retry-After": "2"}, upstream=name)

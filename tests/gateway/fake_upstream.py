@@ -24,6 +24,16 @@ from services.errors import DomainError
 API_KEYS = {"pk_A81001_secret": ("key-a", "A81001"), "pk_B82002_secret": ("key-b", "B82002")}
 
 
+class CutOff(Response):
+    """Headers promising 1,000 bytes, 10 of them, then the connection drops: a service killed while it answered."""
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        await send({"type": "http.response.start", "status": 201,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"id": "ap', "more_body": True})
+        raise ConnectionAbortedError("the service died mid-answer")
+
+
 def build(name: str, secret: str) -> Starlette:
     verifier = IdentityVerifier(secret)
     state = {"ready": True, "revoked": set(), "verify_calls": 0, "jwks": {"keys": []}, "sse_next": asyncio.Event(),
@@ -44,6 +54,8 @@ def build(name: str, secret: str) -> Starlette:
     async def echo(request: Request) -> Response:
         if "sleep" in request.query_params:
             await asyncio.sleep(float(request.query_params["sleep"]))
+        if "cut" in request.query_params:
+            return CutOff()
         if "chunks" in request.query_params:
             count = int(request.query_params["chunks"])
 

@@ -30,6 +30,16 @@ def stack(log_dir: Path) -> Iterator[tuple[dict[str, Process], Process]]:
         process.stop()
 
 
+async def test_an_answer_cut_off_mid_body_is_503_not_a_broken_response(stack):
+    _upstreams, gateway = stack
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+        response = await client.post("/api/v1/appointments?cut=1", headers=bearer("agent"), json={})
+        assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "upstream_unavailable" and response.json()["upstream"] == "booking"
+        assert int(response.headers["retry-after"]) >= 1
+        assert (await client.get("/api/v1/slots", headers=bearer("agent"))).status_code == 200
+
+
 async def test_slow_upstream_is_504(stack):
     upstreams, gateway = stack
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
