@@ -107,15 +107,15 @@ async def test_a_batch_that_fails_is_booked_request_by_request(booking: Booking,
     await booking.seed_practice(A, pcn="PCN-1", patients=[nhs(n) for n in range(10, 20)])
     routine = [await slot_of(booking, "r1", n) for n in range(5)]
     failures = {"left": 1}
-    append_each = appointments.feed_entries.append_each
+    insert_with_entry_each = appointments.repository.insert_with_entry_each
 
-    async def failing_once(batch: Any, entries: list) -> Any:
+    async def failing_once(batch: Any, rows: list) -> Any:
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("the database refused the batch")  # after the slots were claimed in it
-        return await append_each(batch, entries)
+        return await insert_with_entry_each(batch, rows)
 
-    monkeypatch.setattr(appointments.feed_entries, "append_each", failing_once)
+    monkeypatch.setattr(appointments.repository, "insert_with_entry_each", failing_once)
     fallen_back = fallbacks("bookings")
     responses = await asyncio.gather(*(
         booking.client.post("/api/v1/appointments", headers=identity("agent", f"a{n}"),
@@ -157,7 +157,7 @@ async def test_a_slot_taken_while_its_batch_runs_is_refused_not_booked_twice(boo
     routine = [await slot_of(booking, "r1", n) for n in range(4)]
     claim_each = appointments.slots.claim_each
 
-    async def taken_meanwhile(batch: Any, claims: list) -> set[str]:
+    async def taken_meanwhile(batch: Any, claims: list) -> dict[str, int]:
         if any(c["p_slot_id"] == routine[2] for c in claims):
             async with booking.app.state.db.transaction() as other:
                 await other.execute(text("UPDATE slots SET status = 'booked' WHERE id = :s"), {"s": routine[2]})
@@ -174,6 +174,46 @@ async def test_a_slot_taken_while_its_batch_runs_is_refused_not_booked_twice(boo
     assert len(await booking.events("booking.appointment.booked.v1")) == 3
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_a_days_count_is_right_when_the_days_last_claim_in_a_batch_loses(booking: Booking,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    """A batch counts a day's free slots at its last claim that day (in slot-id order); when that claim loses its
+    race, the day is counted after the batch's claims instead, and the events still carry the day's count."""
+    await seed(booking)
+    await booking.seed_practice(A, pcn="PCN-1", patients=[nhs(n) for n in range(10, 20)])
+    routine = sorted([await slot_of(booking, "r1", n) for n in range(6)])
+    last = routine[-1]  # the day's last claim in any batch that has it
+    claim_each = appointments.slots.claim_each
+    recounts = {"n": 0}
+    free_in_day = appointments.slots._FREE_IN_DAY_EACH
+    count_each = free_in_day.fetch_each
+
+    async def taken_meanwhile(batch: Any, claims: list) -> dict[str, int | None]:
+        if any(c["p_slot_id"] == last for c in claims) and len(claims) > 1:
+            async with booking.app.state.db.transaction() as other:
+                await other.execute(text("UPDATE slots SET status = 'booked' WHERE id = :s"), {"s": last})
+        return await claim_each(batch, claims)
+
+    async def counting(*args: Any) -> Any:
+        recounts["n"] += 1
+        return await count_each(*args)
+
+    monkeypatch.setattr(appointments.slots, "claim_each", taken_meanwhile)
+    monkeypatch.setattr(free_in_day, "fetch_each", counting)
+    day = TOMORROW.isoformat()
+    responses = await asyncio.gather(*(
+        booking.client.post("/api/v1/appointments", headers=identity("agent", f"a{n}"),
+                            json={"slot_id": slot_id, "nhs_number": nhs(10 + n)}) for n, slot_id in enumerate(routine)))
+    statuses = {slot_id: r.status_code for slot_id, r in zip(routine, responses, strict=True)}
+    if recounts["n"] == 0:
+        pytest.fail(f"the last slot was never in a batch with others: {statuses}")
+    assert statuses == {**{slot_id: 201 for slot_id in routine[:-1]}, last: 409}
+    events = await booking.events("booking.appointment.booked.v1")
+    assert len(events) == 5
+    # The slot taken meanwhile and the five booked: the last event's count is the day's now, none is missing.
+    assert [e["data"]["free_slots_by_date"][day] for e in events][-1] == await free_on(booking, day)
+
+
 async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: Booking,
                                                                       monkeypatch: pytest.MonkeyPatch):
     await seed(booking)
@@ -182,7 +222,7 @@ async def test_a_burst_of_holds_gets_what_holding_one_at_a_time_gives(booking: B
     sizes = batch_sizes(booking.app.state.holds)
     hold_each = holds.slots.hold_each
 
-    async def taken_meanwhile(batch: Any, params: list) -> set[str]:
+    async def taken_meanwhile(batch: Any, params: list) -> dict[str, int]:
         if any(p["p_slot_id"] == routine[5] for p in params):  # between the batch's read and its holds
             async with booking.app.state.db.transaction() as other:
                 await other.execute(text("UPDATE slots SET status = 'booked' WHERE id = :s"), {"s": routine[5]})

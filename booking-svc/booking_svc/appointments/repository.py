@@ -49,13 +49,29 @@ def _claim_and_insert(own_hold: bool, counted: bool, fed: bool) -> Select:
     return select(claimed.c.id, inserted, free, seq)
 
 
-_INSERT_NEW_EACH = DriverStatement(_INSERT_NEW["postgresql"])
+def _insert_with_entry() -> Select:
+    """PostgreSQL, for a group-committed batch: the appointment (as `insert_new`) and its feed entry, written only
+    if the appointment went in, in one round trip. One row: (1 if inserted else 0, the entry's number or NULL)."""
+    columns = Appointment.__table__.c
+    added = (pg_insert(Appointment.__table__)
+             .values({c.name: bindparam(f"a_{c.name}", type_=c.type) for c in columns})
+             .on_conflict_do_nothing(index_elements=["booking_reference"])
+             .returning(columns.id)
+             .cte("added"))
+    return select(select(func.count()).select_from(added).scalar_subquery(), feed.upsert_and_add_after(added))
 
 
-async def insert_new_each(batch: Batch, appointments: list[dict[str, Any]]) -> set[str]:
-    """`insert_new` for each of a group-committed batch's appointments (services.groupcommit); returns the ids
-    inserted (one whose booking reference was taken is not)."""
-    return {row[0] for row in await _INSERT_NEW_EACH.fetch_each(batch.driver, batch.dialect, appointments)}
+_INSERT_WITH_ENTRY_EACH = DriverStatement(_insert_with_entry())
+
+
+async def insert_with_entry_each(batch: Batch, rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[bool]:
+    """For each (appointment's columns, its feed entry as feed.service.entry makes it) of a group-committed batch
+    (services.groupcommit), in the order given (the caller's practice order, so the feed counters' locks are taken
+    in one order): whether the appointment and its entry went in (not if its booking reference was taken)."""
+    written = await _INSERT_WITH_ENTRY_EACH.fetch_each(batch.driver, batch.dialect, [
+        {**{f"a_{name}": value for name, value in columns.items()}, **feed.entry_params(**entry)}
+        for columns, entry in rows])
+    return [bool(row[0]) for row in written]
 
 
 async def insert_new(session: AsyncSession, values: dict[str, Any]) -> bool:

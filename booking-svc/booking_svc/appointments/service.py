@@ -26,7 +26,6 @@ from booking_svc.appointments.models import (
     RESCHEDULED,
     Appointment,
 )
-from booking_svc.feed import repository as feed_entries
 from booking_svc.feed import service as feed
 from booking_svc.registry import repository as registry
 from booking_svc.registry.models import Clinician
@@ -36,7 +35,7 @@ from booking_svc.slots.repository import ClinicianRow, SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
-    day_counts_each,
+    day_counts,
     explain_refusal,
     found_for_booking,
     free_slots_by_date,
@@ -199,19 +198,23 @@ async def book_batch(batch: Batch, requests: Sequence[BookingRequest]) -> list[A
                                                        reason=request.reason, registered_at=practice.ods_code,
                                                        now=request.now), clinician))
     claimed = await slots.claim_each(batch, [
-        slots.claim_params(a.slot_id, holder=holder_key(r.principal), hold_id=r.hold_id, now=r.now)
+        {**slots.claim_params(a.slot_id, holder=holder_key(r.principal), hold_id=r.hold_id, now=r.now),
+         **slots.free_in_day_params(a.ods_code, london_day(london_date(a.slot_start)), r.now)}
         for r, _i, a, _c in ready])
     ready = [entry for entry in ready if entry[2].slot_id in claimed]
-    to_insert = [a for _r, _i, a, _c in ready]
-    while to_insert:  # 32^8 references: a repeat is vanishingly rare, and the unique index catches it
-        inserted = await repository.insert_new_each(batch, [_columns(a) for a in to_insert])
-        to_insert = [a for a in to_insert if a.id not in inserted]
-        for a in to_insert:
+    counts = day_counts(claimed, {a.slot_id: (a.ods_code, a.slot_start) for _r, _i, a, _c in ready})
+    views: dict[str, dict[str, Any]] = {}
+    # In practice order: the feed counters' locks, after every slot's, are taken in one order by every batch (a new
+    # appointment's row, in between, waits on nobody: its slot's lock is already this batch's).
+    pending = sorted(ready, key=lambda entry: (entry[2].ods_code, entry[2].slot_id))
+    while pending:  # 32^8 references: a repeat is vanishingly rare, and the unique index catches it
+        for _r, _i, a, c in pending:
+            views[a.id] = view(a, c)
+        written = await repository.insert_with_entry_each(batch, [
+            (_columns(a), feed.entry(a.ods_code, "booked", views[a.id], r.now)) for r, _i, a, _c in pending])
+        pending = [entry for entry, went_in in zip(pending, written, strict=True) if not went_in]
+        for _r, _i, a, _c in pending:
             a.booking_reference = _booking_reference()
-    views = {a.id: view(a, c) for _r, _i, a, c in ready}
-    await feed_entries.append_each(batch, [feed.entry(a.ods_code, "booked", views[a.id], r.now)
-                                           for r, _i, a, _c in ready])
-    counts = await day_counts_each(batch, [(a.ods_code, a.slot_start, r.now) for r, _i, a, _c in ready])
     for r, i, a, _c in ready:
         day = london_date(a.slot_start)
         batch.record_event(AppointmentBooked(**_event_fields(a, r.principal), booking_reference=a.booking_reference,

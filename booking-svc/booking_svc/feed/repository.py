@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_svc.db import dialect_name, insert_ignoring_duplicates
 from booking_svc.feed.models import FeedCounter, FeedEntry
-from services.db import DriverStatement
-from services.groupcommit import Batch
 
 
 _BUMP = (update(FeedCounter.__table__).where(FeedCounter.ods_code == bindparam("p_ods"))
@@ -29,30 +27,6 @@ _BUMP_AND_ADD = (insert(FeedEntry.__table__).from_select(
     .returning(_ENTRY.seq))
 
 
-# A group-committed batch's entries (services.groupcommit): the counter row is created by the first entry if need be
-# (an upsert), so no entry needs a second statement; one execution per entry, in practice order, each returning
-# the entry's appointment and number.
-_UPSERTED = (pg_insert(FeedCounter.__table__).values(ods_code=bindparam("p_ods"), last_seq=1)
-             .on_conflict_do_update(index_elements=["ods_code"], set_={"last_seq": FeedCounter.last_seq + 1})
-             .returning(FeedCounter.last_seq).cte("upserted"))
-_ADD_EACH = DriverStatement(insert(FeedEntry.__table__).from_select(
-    ["ods_code", "seq", "kind", "appointment_id", "occurred_at", "body"],
-    select(bindparam("p_ods", type_=_ENTRY.ods_code.type), _UPSERTED.c.last_seq,
-           bindparam("p_kind", type_=_ENTRY.kind.type), bindparam("p_appointment_id", type_=_ENTRY.appointment_id.type),
-           bindparam("p_occurred_at", type_=_ENTRY.occurred_at.type), bindparam("p_body", type_=_ENTRY.body.type)))
-    .returning(_ENTRY.appointment_id, _ENTRY.seq))
-
-
-async def append_each(batch: Batch, entries: list[dict[str, Any]]) -> dict[str, int]:
-    """`append` for each entry (keyword arguments of `append`, as feed.service.entry makes them), in ODS-code order
-    (the counter locks come after the batch's slot locks, as in one booking); returns each appointment's entry
-    number."""
-    rows = await _ADD_EACH.fetch_each(batch.driver, batch.dialect, [
-        {"p_ods": e["ods_code"], "p_kind": e["kind"], "p_appointment_id": e["appointment_id"],
-         "p_occurred_at": e["occurred_at"], "p_body": e["body"]} for e in sorted(entries, key=lambda e: e["ods_code"])])
-    return {row[0]: int(row[1]) for row in rows}
-
-
 def bump_and_add_after(gate: CTE) -> ScalarSelect:
     """PostgreSQL, for a feed entry written by the statement that makes its change: as `append`, but only if the
     CTE `gate` has a row (the change happened), which also makes the counter lock come after the change's own
@@ -62,9 +36,26 @@ def bump_and_add_after(gate: CTE) -> ScalarSelect:
               .where(FeedCounter.ods_code == bindparam("f_ods"), exists(select(literal(1)).select_from(gate)))
               .values(last_seq=FeedCounter.last_seq + 1).returning(FeedCounter.last_seq)
               .cte("feed_bumped"))
+    return _add_numbered_by(bumped)
+
+
+def upsert_and_add_after(gate: CTE) -> ScalarSelect:
+    """As `bump_and_add_after`, for a group-committed batch, with the counter row created by the practice's first
+    entry (an upsert): NULL only if `gate` has no row."""
+    upserted = (pg_insert(FeedCounter.__table__)
+                .from_select(["ods_code", "last_seq"],
+                             select(bindparam("f_ods", type_=_ENTRY.ods_code.type), literal(1)).select_from(gate))
+                .on_conflict_do_update(index_elements=["ods_code"], set_={"last_seq": FeedCounter.last_seq + 1})
+                .returning(FeedCounter.last_seq)
+                .cte("feed_upserted"))
+    return _add_numbered_by(upserted)
+
+
+def _add_numbered_by(counter: CTE) -> ScalarSelect:
+    """The entry (`entry_params`) numbered by the counter's new value, if `counter` returned one; its number."""
     added = (insert(FeedEntry.__table__).from_select(
         ["ods_code", "seq", "kind", "appointment_id", "occurred_at", "body"],
-        select(bindparam("f_ods", type_=_ENTRY.ods_code.type), bumped.c.last_seq,
+        select(bindparam("f_ods", type_=_ENTRY.ods_code.type), counter.c.last_seq,
                bindparam("f_kind", type_=_ENTRY.kind.type),
                bindparam("f_appointment_id", type_=_ENTRY.appointment_id.type),
                bindparam("f_occurred_at", type_=_ENTRY.occurred_at.type), bindparam("f_body", type_=_ENTRY.body.type)))

@@ -15,7 +15,7 @@ from booking_svc.slots.repository import SlotRow
 from booking_svc.slots.service import (
     check_available,
     check_bookable,
-    day_counts_each,
+    day_counts,
     explain_refusal,
     found_for_booking,
     holder_key,
@@ -88,13 +88,13 @@ async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any
         except DomainError as refusal:
             outcomes[i] = refusal
             continue
-        ready.append((i, request, slot, slots.hold_params(
-            slot.id, hold_id=uuid.uuid4().hex, holder=holder,
-            expires_at=request.now + timedelta(seconds=request.hold_seconds), now=request.now)))
+        ready.append((i, request, slot, {
+            **slots.hold_params(slot.id, hold_id=uuid.uuid4().hex, holder=holder,
+                                expires_at=request.now + timedelta(seconds=request.hold_seconds), now=request.now),
+            **slots.free_in_day_params(slot.ods_code, london_day(london_date(slot.start_at)), request.now)}))
     held = await slots.hold_each(batch, [params for _i, _r, _s, params in ready])
     ready = [entry for entry in ready if entry[2].id in held]
-    counts = await day_counts_each(batch, [(slot.ods_code, slot.start_at, request.now)
-                                           for _i, request, slot, _p in ready])
+    counts = day_counts(held, {slot.id: (slot.ods_code, slot.start_at) for _i, _r, slot, _p in ready})
     for i, request, slot, params in ready:
         day = london_date(slot.start_at)
         batch.record_event(SlotAvailabilityChanged(ods_code=slot.ods_code, taken_slot_ids=[slot.id],

@@ -23,7 +23,6 @@ from booking_svc.slots.repository import ClinicianRow, SlotRow
 from services.auth import Principal, ensure_acts_for
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import Conflict, Forbidden, NotFound, Unprocessable
-from services.groupcommit import Batch
 from services.outbox import record_event
 from services.pagination import decode_time_cursor, encode_time_cursor
 from services.timeutil import LONDON, as_utc, london_date, london_iso
@@ -212,17 +211,17 @@ async def free_slots_by_date(session: AsyncSession, ods_code: str, days: Iterabl
     return {d.isoformat(): n for d, n in zip(touched, free, strict=True)}
 
 
-async def day_counts_each(batch: Batch, taken: Iterable[tuple[str, datetime, datetime]]) -> dict[tuple[str, date], int]:
-    """For a group-committed batch, after its claims: the free-slot count of each (practice, London day) the batch
-    took slots from, given as (ODS code, slot start, request time); each day counted once, as of its latest
-    request."""
-    latest: dict[tuple[str, date], datetime] = {}
-    for ods, start, now in taken:
-        key = (ods, london_date(start))
-        latest[key] = max(latest.get(key, now), now)
-    counts = await repository.available_count_each(batch, [(ods, london_day(day), now)
-                                                          for (ods, day), now in latest.items()])
-    return dict(zip(latest, counts, strict=True))
+def day_counts(counted: Mapping[str, int | None], slots: Mapping[str, tuple[str, datetime]]
+               ) -> dict[tuple[str, date], int]:
+    """For a group-committed batch: the free-slot count of each (practice, London day) it took slots from, after
+    the batch, from `counted` (the slots taken, a day's last with its count: see repository.claim_each) and each
+    slot's (ODS code, start)."""
+    counts: dict[tuple[str, date], int] = {}
+    for slot_id, count in counted.items():
+        if count is not None:
+            ods, start = slots[slot_id]
+            counts[(ods, london_date(start))] = count
+    return counts
 
 
 async def publish_availability(session: AsyncSession, ods_code: str, *, days: Iterable[date], now: datetime,
