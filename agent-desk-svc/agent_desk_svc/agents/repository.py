@@ -48,7 +48,6 @@ _LOCK_STATE_EACH = DriverStatement(
     select(Agent.username, Agent.active, Agent.state,
            exists().where(Call.agent == Agent.username, Call.closed_at.is_(None)).label("has_open_call"))
     .where(Agent.username == bindparam("p_username")).with_for_update(of=Agent))
-_SET_STATE_EACH = DriverStatement(_SET_STATE)
 
 
 class AgentLock(NamedTuple):
@@ -64,12 +63,6 @@ async def lock_state_each(batch: Batch, usernames: Sequence[str]) -> dict[str, A
     rows = await _LOCK_STATE_EACH.fetch_each(batch.driver, batch.dialect,
                                              [{"p_username": u} for u in sorted(set(usernames))])
     return {row[0]: AgentLock(*row) for row in rows}
-
-
-async def set_state_each(batch: Batch, states: Sequence[tuple[str, str, datetime]]) -> None:
-    """`set_state` for each (username, state, since)."""
-    await _SET_STATE_EACH.execute_each(batch.driver, batch.dialect,
-                                       [{"p_username": u, "p_state": s, "p_since": t} for u, s, t in states])
 
 
 async def listing(session: AsyncSession, *, after: str | None, limit: int, state: str | None = None,

@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_desk_svc.agents.models import Agent
@@ -43,14 +43,24 @@ async def close_call(session: AsyncSession, call_id: str, values: Mapping[str, A
 
 
 # ---------------------------------------------------------------------------------------------- batches
-# For group-committed batches of call starts and wrap-ups (services.groupcommit).
-_INSERT_EACH = DriverStatement(insert(_CALLS).values({c.name: bindparam(c.name) for c in _CALLS.c}))
+# For group-committed batches of call starts and wrap-ups (services.groupcommit). A call's change and its agent's
+# new state go in one statement (a data-modifying WITH): a round trip less per batch, each of which waits for a
+# turn of a busy event loop. p_state NULL leaves the agent's state as it is; the agent is already locked.
+_AGENT_STATE = (update(Agent.__table__)
+                .where(Agent.__table__.c.username == bindparam("p_agent"),
+                       bindparam("p_state", type_=String).is_not(None))
+                .values(state=bindparam("p_state"), state_since=bindparam("p_since")))
+_START_EACH = DriverStatement(_AGENT_STATE.add_cte(
+    insert(_CALLS).values({c.name: bindparam(c.name) for c in _CALLS.c}).returning(_CALLS.c.id).cte("started")))
 _LOCK_WITH_AGENT_STATE_EACH = DriverStatement(_LOCK_WITH_AGENT_STATE)
-_CLOSE_EACH = DriverStatement(_CLOSE)
+_CLOSE_EACH = DriverStatement(_AGENT_STATE.add_cte(_CLOSE.returning(_CALLS.c.id).cte("closed")))
 
 
-async def insert_call_each(batch: Batch, calls: Sequence[Mapping[str, Any]]) -> None:
-    await _INSERT_EACH.execute_each(batch.driver, batch.dialect, calls)
+async def start_call_each(batch: Batch, calls: Sequence[tuple[Mapping[str, Any], str | None]]) -> None:
+    """`insert_call` for each (call, its agent's new state or None), with the agent's state set as of the call's
+    start."""
+    await _START_EACH.execute_each(batch.driver, batch.dialect, [
+        {**call, "p_agent": call["agent"], "p_state": state, "p_since": call["started_at"]} for call, state in calls])
 
 
 async def lock_with_agent_state_each(batch: Batch, calls: Sequence[tuple[str, str]]) -> dict[str, Mapping[str, Any]]:
@@ -62,10 +72,12 @@ async def lock_with_agent_state_each(batch: Batch, calls: Sequence[tuple[str, st
     return {row["id"]: dict(row.items()) for row in rows}
 
 
-async def close_call_each(batch: Batch, calls: Sequence[Mapping[str, Any]]) -> None:
-    """`close_call` for each call (its closing values and `id`)."""
+async def close_call_each(batch: Batch, calls: Sequence[tuple[Mapping[str, Any], str | None]]) -> None:
+    """`close_call` for each (call with its closing values and `id`, its agent's new state or None), with the
+    agent's state set as of the call's close."""
     await _CLOSE_EACH.execute_each(batch.driver, batch.dialect, [
-        {"p_call_id": call["id"], **{f"p_{name}": call[name] for name in CLOSING_COLUMNS}} for call in calls])
+        {"p_call_id": call["id"], **{f"p_{name}": call[name] for name in CLOSING_COLUMNS},
+         "p_agent": call["agent"], "p_state": state, "p_since": call["closed_at"]} for call, state in calls])
 
 
 async def open_call_for(session: AsyncSession, agent: str) -> Call | None:

@@ -92,8 +92,8 @@ async def start_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any
         calls.append((call, request.correlation_id))
         if new_state != agent.state:
             states.append((username, agent.state, new_state))
-    await repository.insert_call_each(batch, [call for call, _c in calls])
-    await agents_repository.set_state_each(batch, [(username, state, now) for username, _p, state in states])
+    new_states = {username: state for username, _p, state in states}
+    await repository.start_call_each(batch, [(call, new_states.get(call["agent"])) for call, _c in calls])
     correlation = {call["agent"]: correlation_id for call, correlation_id in calls}
     for username, previous, state in states:
         batch.record_event(state_changed(username, previous, state, now), subject_key=username,
@@ -167,8 +167,8 @@ async def close_batch(batch: Batch, requests: Sequence[CallRequest]) -> list[Any
         closed.append((call, request.correlation_id))
         if agent_state == "on_call":
             states.append((call["agent"], agent_state, state_for_call_close(agent_state), request.correlation_id))
-    await repository.close_call_each(batch, [call for call, _c in closed])
-    await agents_repository.set_state_each(batch, [(username, state, now) for username, _p, state, _c in states])
+    new_states = {username: state for username, _p, state, _c in states}
+    await repository.close_call_each(batch, [(call, new_states.get(call["agent"])) for call, _c in closed])
     for username, previous, state, correlation_id in states:
         batch.record_event(state_changed(username, previous, state, now), subject_key=username,
                            correlation_id=correlation_id)
