@@ -34,6 +34,7 @@ import httpx
 
 from callcentre.stack import free_port
 from services.auth import CurrentPrincipal, Principal, issue_staff_token, sign_identity
+from services.httpserver import HTTP_PROTOCOL
 
 BENCH_IDENTITY_SECRET = "bench-identity-secret-0123456789abcdef"
 BENCH_JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123"
@@ -48,6 +49,7 @@ def build_bench_upstream():  # noqa: ANN201 - a FastAPI app (imported lazily: th
     from fastapi import FastAPI
     from fastapi.responses import ORJSONResponse
 
+    from services.accesslog import AccessLog
     from services.app import RequestContextMiddleware
     from services.auth import IdentityVerifier
     from services.logging import configure_logging
@@ -56,7 +58,8 @@ def build_bench_upstream():  # noqa: ANN201 - a FastAPI app (imported lazily: th
     configure_logging("bench-upstream")
     app = FastAPI(default_response_class=ORJSONResponse, openapi_url=None)
     app.state.identity_verifier = IdentityVerifier(secret)
-    app.add_middleware(RequestContextMiddleware, service="bench-upstream")
+    app.add_middleware(RequestContextMiddleware, service="bench-upstream",
+                       access_log=AccessLog(True, "INFO", "bench-upstream", "services.app"))
 
     @app.get("/api/v1/practices/{ods}")
     async def practice(ods: str, caller: CurrentPrincipal) -> dict[str, Any]:
@@ -209,7 +212,7 @@ def _start_stack(workers: int, upstream: str) -> tuple[str, str, list[subprocess
              *(["callcentre.bench_gateway:build_bench_upstream", "--factory"] if upstream == "service"
                else ["callcentre.bench_gateway:bare_upstream"]),
              "--host", "127.0.0.1", "--port", str(upstream_port), "--workers", str(workers), "--loop", "uvloop",
-             "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+             "--http", HTTP_PROTOCOL, "--no-access-log", "--log-level", "warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait_healthy(upstream_url, procs[-1])
         # Logs go to /dev/null, but they are still formatted: their cost is part of the gateway's.

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 
 import uvicorn
 
+from services.httpserver import HTTP_PROTOCOL
 from services.migrations import make_revision, upgrade
 from services.settings import ServiceSettings
 
@@ -35,7 +36,7 @@ def main(package: str, settings: ServiceSettings, argv: list[str] | None = None,
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, with each response written in one send()
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=15,

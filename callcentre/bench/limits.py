@@ -6,7 +6,8 @@ so the rush can say how much of them the centre keeps (ours ÷ raw).
 - slot_query_sql: one practice's next 14 days of free slots (first 50), asyncpg, N clients.
 - jetstream_publish: JetStream publishes with ack (file storage, Nats-Msg-Id), pipelined, against a scratch
   nats-server.
-- bare_endpoint: the same server stack as the services (uvicorn + uvloop + httptools + FastAPI), one worker,
+- bare_endpoint: the same server stack as the services (uvicorn + uvloop + httptools with coalesced response
+  writes, services.httpserver + FastAPI), one worker,
   a GET answering a small JSON document.
 - minimal_booking_endpoint: FastAPI + asyncpg + JetStream: POST a slot id, book it in one transaction, publish
   the event with ack, answer 201. No gateway, no ORM, no audit, feed or outbox.
@@ -30,6 +31,7 @@ from callcentre.bench.client import HttpClient
 from callcentre.bench.localstack import create_databases_async, drop_databases_async
 from callcentre.bench.stats import latency_summary, per_second
 from callcentre.stack import free_port, nats_server_binary
+from services.httpserver import HTTP_PROTOCOL
 
 # The rush's region, in bulk: 100 practices, 14 days, 6 clinicians, 08:00-18:00 in 10-minute slots.
 PRACTICES, DAYS, CLINICIANS, SLOTS_PER_DAY = 100, 14, 6, 60
@@ -215,7 +217,7 @@ async def _jetstream_publish(nats_url: str, seconds: float, in_flight: int) -> d
 def _serve(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"callcentre.bench.servers:{factory}", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+         "--port", str(port), "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--no-access-log", "--log-level", "warning"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     import socket

@@ -1,5 +1,5 @@
 """The raw HTTP servers `bench limits` measures, run as their own uvicorn processes: the same server stack as
-the services (uvicorn + uvloop + httptools + FastAPI), without the centre's code."""
+the services (uvicorn + uvloop + httptools with coalesced writes + FastAPI), without the centre's code."""
 
 from __future__ import annotations
 

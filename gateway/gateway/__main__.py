@@ -1,4 +1,4 @@
-"""`python -m gateway [serve]`: run the gateway with uvicorn (uvloop + httptools)."""
+"""`python -m gateway [serve]`: run the gateway with uvicorn (uvloop + httptools, responses coalesced: services.httpserver)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from gateway.settings import Settings
+from services.httpserver import HTTP_PROTOCOL
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, with each response written in one send()
         ws="none",
         lifespan="on",
         log_config=None,

@@ -48,3 +48,18 @@ def test_bench_rush_books_through_the_gateway_and_checks_nothing_was_lost(tmp_pa
     assert report["drained"] is True
     assert report["events_published"] == report["events_applied"] == report["events_created"]
     assert report["event_lag_p99_ms"] is not None
+
+
+@pytest.mark.parametrize("upstream", ["service", "bare"])
+def test_bench_gateway_measures_direct_and_through_the_gateway(upstream: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "callcentre.bench_gateway", "--duration", "1", "--rounds", "1",
+                          "--concurrency", "4", "--upstream", upstream, "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    for target in ("direct", "gateway"):
+        figures = report[target]
+        assert figures["requests_per_second"] > 0 and figures["failed"] == 0, (target, figures)
+        assert set(figures["statuses"]) == {"200"}, (target, figures)
+        assert figures["gateway_cpu_us_per_request"] >= 0 and figures["upstream_cpu_us_per_request"] > 0
+    assert report["gateway_to_direct"] > 0

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from services.auth import IDENTITY_HEADER, IdentityVerifier
 from services.errors import DomainError
+from services.httpserver import HTTP_PROTOCOL
 
 API_KEYS = {"pk_A81001_secret": ("key-a", "A81001"), "pk_B82002_secret": ("key-b", "B82002")}
 
@@ -202,4 +203,4 @@ def build(name: str, secret: str) -> Starlette:
 if __name__ == "__main__":
     upstream_name, port, identity_secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     uvicorn.run(build(upstream_name, identity_secret), host="127.0.0.1", port=port, log_level="warning",
-                loop="uvloop", http="httptools", access_log=False)
+                loop="uvloop", http=HTTP_PROTOCOL, access_log=False)  # as the services run
