@@ -116,7 +116,10 @@ class Database:
         that loses it joins the back of the queue again: in a closed-loop rush a few bookings waited 8 s while most
         took 0.1 s. asyncio's semaphore does not let a newcomer pass its waiters. Raises TimeoutError (503) after
         POOL_TIMEOUT_SECONDS, as the pool would."""
-        await asyncio.wait_for(self._request_slots.acquire(), POOL_TIMEOUT_SECONDS)
+        if self._request_slots.locked():
+            await asyncio.wait_for(self._request_slots.acquire(), POOL_TIMEOUT_SECONDS)
+        else:
+            await self._request_slots.acquire()  # free: returns at once, without wait_for's timer and task
         try:
             yield
         finally:
