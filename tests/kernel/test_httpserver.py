@@ -64,7 +64,8 @@ def _app() -> Starlette:
 
 
 @asynccontextmanager
-async def _server() -> AsyncIterator[tuple[int, list[bytes]]]:
+async def _connected() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]]]:
+    """A server, a keep-alive connection to it, and every send() the server made on it."""
     writes: list[bytes] = []
 
     class Counting(CoalescingHttpToolsProtocol):
@@ -83,7 +84,11 @@ async def _server() -> AsyncIterator[tuple[int, list[bytes]]]:
                 break
             await asyncio.sleep(0.02)
         assert server.started, "uvicorn did not start"
-        yield port, writes
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            yield reader, writer, writes
+        finally:
+            writer.close()
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
@@ -119,83 +124,59 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return response
 
 
-def _get(path: str, extra: str = "") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nhost: test\r\n{extra}\r\n".encode()
+def _get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nhost: test\r\n\r\n".encode()
 
 
 async def test_a_response_is_one_send_and_keep_alive_carries_on() -> None:
-    async with _server() as (port, writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for n in range(3):
-                before = len(writes)
-                response = await _exchange(reader, writer, _get("/small"))
-                assert response.status == 200
-                assert bytes(response.body) == b'{"status":"ok"}'
-                assert len(writes) - before == 1, f"request {n}: {len(writes) - before} sends"
-                assert writes[-1].startswith(b"HTTP/1.1 200 OK") and writes[-1].endswith(b'{"status":"ok"}')
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, writes):
+        for n in range(3):
+            before = len(writes)
+            response = await _exchange(reader, writer, _get("/small"))
+            assert response.status == 200
+            assert bytes(response.body) == b'{"status":"ok"}'
+            assert len(writes) - before == 1, f"request {n}: {len(writes) - before} sends"
+            assert writes[-1].startswith(b"HTTP/1.1 200 OK") and writes[-1].endswith(b'{"status":"ok"}')
 
 
 async def test_a_posted_body_comes_back_whole() -> None:
     payload = bytes(range(256)) * 40
-    async with _server() as (port, writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            request = (f"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-length: {len(payload)}\r\n\r\n").encode() + payload
-            response = await _exchange(reader, writer, request)
-            assert response.status == 200 and bytes(response.body) == payload
-            assert len(writes) == 1
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, writes):
+        request = (f"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-length: {len(payload)}\r\n\r\n").encode() + payload
+        response = await _exchange(reader, writer, request)
+        assert response.status == 200 and bytes(response.body) == payload
+        assert len(writes) == 1
 
 
 async def test_a_large_body_goes_out_without_waiting_and_arrives_whole() -> None:
-    async with _server() as (port, writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            response = await _exchange(reader, writer, _get("/big"))
-            assert response.status == 200 and bytes(response.body) == b"x" * BIG
-            # Written through (headers, then the body) rather than held for the end of the turn.
-            assert len(writes) == 1 and len(writes[0]) > BIG
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, writes):
+        response = await _exchange(reader, writer, _get("/big"))
+        assert response.status == 200 and bytes(response.body) == b"x" * BIG
+        # Sent at once, headers and body in one send(), rather than held to the end of the turn.
+        assert len(writes) == 1 and len(writes[0]) > BIG
 
 
 async def test_a_streamed_body_arrives_in_order() -> None:
-    async with _server() as (port, writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            response = await _exchange(reader, writer, _get("/stream"))
-            assert response.status == 200
-            assert bytes(response.body) == b"".join(f"chunk {n:03d}\n".encode() for n in range(200))
-            # Chunks made in the same turn of the loop are joined: far fewer sends than chunks, more than one.
-            assert 1 < len(writes) < 20
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, writes):
+        response = await _exchange(reader, writer, _get("/stream"))
+        assert response.status == 200
+        assert bytes(response.body) == b"".join(f"chunk {n:03d}\n".encode() for n in range(200))
+        # Chunks made in the same turn of the loop are joined: far fewer sends than chunks, more than one.
+        assert 1 < len(writes) < 20
 
 
 async def test_a_response_before_connection_close_is_sent_before_the_close() -> None:
-    async with _server() as (port, _writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            response = await _exchange(reader, writer, _get("/closing"))
-            assert response.status == 200 and bytes(response.body) == b"last words"
-            assert await asyncio.wait_for(reader.read(), 10) == b""  # then the server closes
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, _writes):
+        response = await _exchange(reader, writer, _get("/closing"))
+        assert response.status == 200 and bytes(response.body) == b"last words"
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # then the server closes
 
 
 async def test_a_malformed_request_gets_its_400_before_the_close() -> None:
-    async with _server() as (port, _writes):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-            answer = await asyncio.wait_for(reader.read(), 10)
-            assert answer.startswith(b"HTTP/1.1 400 ")
-        finally:
-            writer.close()
+    async with _connected() as (reader, writer, _writes):
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+        assert answer.startswith(b"HTTP/1.1 400 ")
 
 
 class _FakeRaw:
