@@ -37,6 +37,8 @@ class CoalescingTransport:
         self._scheduled = False
 
     def write(self, data: bytes) -> None:
+        if type(data) is not bytes:  # a transport takes its copy at write(): a caller may reuse a bytearray after
+            data = bytes(data)
         self._pending.append(data)
         self._pending_bytes += len(data)
         if self._pending_bytes >= WRITE_THROUGH_BYTES:

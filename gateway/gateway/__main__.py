@@ -1,4 +1,4 @@
-"""`python -m gateway [serve]`: run the gateway with uvicorn (uvloop + httptools, responses coalesced: services.httpserver)."""
+"""`python -m gateway [serve]`: run the gateway with uvicorn (uvloop, httptools with coalesced writes)."""
 
 from __future__ import annotations
 

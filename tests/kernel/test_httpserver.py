@@ -217,6 +217,16 @@ async def test_close_sends_what_is_pending_first_and_a_gone_peer_gets_nothing() 
     assert raw.sent == [b"answer"]
 
 
+async def test_a_buffer_the_caller_reuses_after_writing_goes_out_as_it_was_written() -> None:
+    raw = _FakeRaw()
+    transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    buffer = bytearray(b"first")
+    transport.write(buffer)
+    buffer[:] = b"later"
+    await asyncio.sleep(0)
+    assert raw.sent == [b"first"]
+
+
 @pytest.mark.parametrize("sizes", [[WRITE_THROUGH_BYTES], [WRITE_THROUGH_BYTES - 10, 10]])
 async def test_enough_pending_bytes_go_out_at_once(sizes: list[int]) -> None:
     raw = _FakeRaw()
