@@ -64,6 +64,7 @@ class CoalescingTransport:
         self.flush()  # a response written just before the close (Connection: close) still goes out first
         self.raw.close()
 
+    # What uvicorn calls on every request, spelled out rather than left to __getattr__ (a slower lookup).
     def is_closing(self) -> bool:
         return self.raw.is_closing()
 
