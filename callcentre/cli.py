@@ -115,7 +115,9 @@ def bench_rush(
     mode: str = typer.Option("flow", help="flow: whole calls; book: POST /appointments only; search: 20-practice "
                                           "14-day searches"),
     agents: int = typer.Option(200, help="Virtual agents, each on its own practice's patients"),
-    contention_agents: int = typer.Option(20, help="Agents hammering the same few practices"),
+    contention_agents: int | None = typer.Option(
+        None, help="Agents hammering the same few practices (default: 20 in flow and book; 0 in search, where a "
+                   "search has nothing to contend for and they would only be more agents)"),
     hot_practices: int = typer.Option(3, help="How many practices the contention group shares"),
     duration: float = typer.Option(60.0, help="Seconds measured"),
     warmup: float = typer.Option(5.0, help="Seconds of load before measuring"),
@@ -138,6 +140,8 @@ def bench_rush(
 
     if mode not in ("flow", "book", "search"):
         raise typer.BadParameter("--mode is flow, book or search")
+    if contention_agents is None:
+        contention_agents = 0 if mode == "search" else 20
     report = _run_async(runner.rush(
         url=url, data_dir=data_dir, booking_db=booking_db, desk_db=desk_db, mode=mode, agents=agents,
         contention_agents=contention_agents, hot_practices=hot_practices, duration=duration, warmup=warmup,

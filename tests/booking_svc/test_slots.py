@@ -93,6 +93,12 @@ async def test_filters_paging_and_who_may_search(booking: Booking):
     urgent = await search(booking, slot_type="URGENT")
     assert len(urgent["items"]) == 6 and urgent["embargoed"]["count"] == 6
     assert (await search(booking, slot_type="ROUTINE"))["embargoed"] == {"count": 0, "next_release_at": None}
+    # The slots waiting for release are counted in the page's own statement, under the same clinician filters.
+    assert (await search(booking, role="nurse"))["embargoed"]["count"] == 0
+    assert (await search(booking, role="gp", gender="male"))["embargoed"]["count"] == 6
+    assert (await search(booking, gender="female"))["embargoed"]["count"] == 0
+    paged = await search(booking, limit=1, cursor=(await search(booking, limit=1))["next_cursor"])
+    assert len(paged["items"]) == 1 and paged["embargoed"]["count"] == 6
     today = (await search(booking, to=TODAY.isoformat()))["items"]
     assert len(today) == 14 and all(i["start"].startswith("2027-01-11") for i in today)
     later = (await search(booking, **{"from": "2027-01-11T12:30:00"}))["items"]
