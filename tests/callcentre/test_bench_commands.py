@@ -63,3 +63,19 @@ def test_bench_gateway_measures_direct_and_through_the_gateway(upstream: str) ->
         assert set(figures["statuses"]) == {"200"}, (target, figures)
         assert figures["gateway_cpu_us_per_request"] >= 0 and figures["upstream_cpu_us_per_request"] > 0
     assert report["gateway_to_direct"] > 0
+
+
+def test_bench_rush_search_mode_runs_only_the_agents_asked_for(tmp_path: Path) -> None:
+    # A search has nothing to contend for: left to its default, the contention group would only add agents, and a
+    # figure "at 50 agents" would be one at 70.
+    out = tmp_path / "rush.json"
+    run = subprocess.run([*CLI, "rush", "--mode", "search", "--agents", "3", "--practices", "3",
+                          "--patients-per-practice", "20", "--clinicians", "2", "--duration", "2", "--warmup", "0.5",
+                          "--no-limits", "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["mode"] == "search" and report["agents"] == 3 and report["contention_agents"] == 0
+    assert report["steps"]["search_wide"]["count"] > 0
+    assert set(report["statuses"]["search_wide"]) == {"200"} and report["errors"] == {}
+    assert "3 agents + 0 contending" in run.stdout
