@@ -15,6 +15,7 @@ from booking_svc.registry.repository import PracticeRules
 from booking_svc.rotas.endpoints import router as rotas_router
 from booking_svc.settings import Settings
 from booking_svc.slots.endpoints import router as slots_router
+from booking_svc.slots.repository import EmbargoedCounts
 from services.app import create_app
 from services.events import Envelope
 from services.groupcommit import GroupCommit
@@ -37,10 +38,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     def on_event_applied(envelope: Envelope) -> None:
         if envelope.type in RULES_EVENTS:
             app.state.practice_rules.clear()
+            app.state.embargoed_counts.clear()
 
     app = create_app(settings, title="booking-svc",
                      routers=[rotas_router, slots_router, holds_router, appointments_router, feed_router],
                      handlers=REGISTRY_HANDLERS, on_event_applied=on_event_applied, on_startup=[start])
     app.state.practice_rules = PracticeRules(settings.search_rules_seconds)
+    app.state.embargoed_counts = EmbargoedCounts(settings.search_rules_seconds)
     app.state.clock = utcnow
     return app

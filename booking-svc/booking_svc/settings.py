@@ -19,6 +19,7 @@ class Settings(ServiceSettings):
     # The most bookings (and, apart, the most holds) committed together in one transaction (PostgreSQL;
     # services.groupcommit).
     booking_batch_size: int = Field(100, ge=1, le=1000)
-    # How long a replica may search with practices' and slot types' rules read earlier (booking_svc.registry
-    # .repository.PracticeRules); the replica that applies a registry change forgets its copy at once.
+    # How long a replica may search with practices' and slot types' rules, and the counts of slots under embargo,
+    # read earlier (booking_svc.registry.repository.PracticeRules, booking_svc.slots.repository.EmbargoedCounts);
+    # the replica that applies a registry change, or replaces a rota, forgets its copy at once.
     search_rules_seconds: float = Field(1.0, ge=0, le=60)

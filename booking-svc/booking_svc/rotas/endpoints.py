@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from sqlalchemy import event
 
 from booking_svc.dependencies import Now
 from booking_svc.rotas import service
@@ -16,5 +17,8 @@ async def replace_rota(ods_code: str, body: RotaIn, request: Request, session: D
                        principal: AdminOrPractice, now: Now) -> dict:
     """Replace the practice's rota for [from, to) (London dates). 404 `unknown_practice` until booking-svc has
     learnt of the practice from registry events; 422 `invalid_rota` lists every bad session and why."""
+    # The slots under embargo may change with the rota: this process counts them afresh once it has committed.
+    event.listen(session.sync_session, "after_commit", lambda _s: request.app.state.embargoed_counts.clear(),
+                 once=True)
     return await service.replace(session, principal, ods_code, body, now=now,
                                  max_weeks=request.app.state.settings.rota_max_weeks)

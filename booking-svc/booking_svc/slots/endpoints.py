@@ -41,4 +41,6 @@ async def search_slots(
         slot_type=slot_type, role=role, gender=gender, channel=channel,
         include_pcn="pcn" in {part.strip().lower() for value in include for part in value.split(",")},
         limit=clamp_limit(limit, default=request.app.state.settings.slot_search_default_limit), cursor=cursor)
-    return json_response(await service.search(session, principal, query, now, request.app.state.practice_rules))
+    state = request.app.state
+    return json_response(await service.search(session, principal, query, now, state.practice_rules,
+                                              state.embargoed_counts))

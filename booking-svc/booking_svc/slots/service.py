@@ -131,7 +131,7 @@ class SlotQuery:
 
 
 async def search(session: AsyncSession, principal: Principal, query: SlotQuery, now: datetime,
-                 rules: registry.PracticeRules) -> dict:
+                 rules: registry.PracticeRules, waiting_counts: repository.EmbargoedCounts) -> dict:
     codes = sorted({p.strip().upper() for p in query.practices if p.strip()})
     if not codes:
         raise Unprocessable("Name at least one practice.", code="practice_required")
@@ -189,7 +189,7 @@ async def search(session: AsyncSession, principal: Principal, query: SlotQuery, 
     } for slot_id, ods, start, end, code, clinician_id, name, role, gender in rows]
     next_cursor = encode_time_cursor(rows[-1][2], rows[-1][0]) if more else None  # start_at, id
 
-    waiting = await repository.embargoed(session, embargoed, now=now, role=query.role, gender=query.gender)
+    waiting = await waiting_counts.counts(session, embargoed, now=now, role=query.role, gender=query.gender)
     releases = [release_at(types[(ods, code)], london_date(first)) for ods, code, _n, first in waiting]
     next_release = min((r for r in releases if r is not None), default=None)
     return {"items": items, "next_cursor": next_cursor,
