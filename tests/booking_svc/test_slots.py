@@ -93,7 +93,7 @@ async def test_filters_paging_and_who_may_search(booking: Booking):
     urgent = await search(booking, slot_type="URGENT")
     assert len(urgent["items"]) == 6 and urgent["embargoed"]["count"] == 6
     assert (await search(booking, slot_type="ROUTINE"))["embargoed"] == {"count": 0, "next_release_at": None}
-    # The slots waiting for release are counted in the page's own statement, under the same clinician filters.
+    # The slots waiting for release are counted under the same clinician filters as the page, and on every page.
     assert (await search(booking, role="nurse"))["embargoed"]["count"] == 0
     assert (await search(booking, role="gp", gender="male"))["embargoed"]["count"] == 6
     assert (await search(booking, gender="female"))["embargoed"]["count"] == 0
