@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from booking_svc.db import chunks, dialect_name, insert_ignoring_duplicates
 from booking_svc.registry.models import ACTIVE, Clinician, Practice, Registration, RegistryVersion, SlotType
 from services.db import DriverStatement, driver_rows, select_rows
+from services.freshcopy import FreshCopy
 
 
 async def get_practice(session: AsyncSession, ods_code: str, *, for_update: bool = False) -> Practice | None:
@@ -75,7 +76,7 @@ async def practices_and_slot_types(
     return practices, types
 
 
-class PracticeRules:
+class PracticeRules(FreshCopy[str, tuple[PracticeRow | None, list[SlotTypeRow]]]):
     """The practices and slot types searches read, kept in memory for a short while: a search named its practices'
     rules in a query of their own before its slot query, and that query was a tenth of booking-svc's CPU in a
     wide search. They change a few times a year; the copy is emptied as soon as this process applies a registry
@@ -84,40 +85,26 @@ class PracticeRules:
     It holds at most one entry per practice that exists."""
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time_module.monotonic) -> None:
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._rows: dict[str, tuple[float, PracticeRow | None, list[SlotTypeRow]]] = {}
-        self._generation = 0
-
-    def clear(self) -> None:
-        self._rows.clear()
-        self._generation += 1
+        super().__init__(ttl_seconds, clock, max_entries=None)
 
     async def practices_and_slot_types(
             self, session: AsyncSession, ods_codes: Iterable[str],
     ) -> tuple[dict[str, PracticeRow], dict[tuple[str, str], SlotTypeRow]]:
         """As `practices_and_slot_types`, from memory where the copy is fresh."""
-        now = self._clock()
-        rows = {}
-        for code in set(ods_codes):
-            row = self._rows.get(code)
-            rows[code] = row if row is not None and row[0] > now else None
-        missing = sorted(code for code, row in rows.items() if row is None)
-        if missing:
-            generation = self._generation
+
+        async def load(missing: list[str]) -> dict[str, tuple[PracticeRow | None, list[SlotTypeRow]]]:
             practices, types = await practices_and_slot_types(session, missing)
             by_practice: dict[str, list[SlotTypeRow]] = {c: [] for c in missing}
             for rules in types.values():
                 by_practice[rules.ods_code].append(rules)
-            loaded = {c: (now + self.ttl_seconds, practices.get(c), by_practice[c]) for c in missing}
-            if generation == self._generation and self.ttl_seconds > 0:  # not cleared while it was read
-                # Only practices that exist: codes a client made up must not grow the copy without bound.
-                self._rows.update((c, row) for c, row in loaded.items() if row[1] is not None)
-            rows.update(loaded)
+            return {c: (practices.get(c), by_practice[c]) for c in missing}
+
+        # Only practices that exist are kept: codes a client made up must not grow the copy without bound.
+        rows = await self.get(sorted(set(ods_codes)), load, keep=lambda row: row[0] is not None)
         found: dict[str, PracticeRow] = {}
         slot_types: dict[tuple[str, str], SlotTypeRow] = {}
         for code in sorted(rows):
-            _expires, practice, rules = rows[code]
+            practice, rules = rows[code]
             if practice is not None:
                 found[code] = practice
             for r in rules:

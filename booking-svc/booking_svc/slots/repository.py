@@ -4,8 +4,7 @@ as absent everywhere, with no sweeper needed; holds and bookings are conditional
 from __future__ import annotations
 
 import functools
-import time as time_module
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -20,6 +19,7 @@ from booking_svc.registry.models import Clinician, Practice, Registration, SlotT
 from booking_svc.registry.repository import PracticeRow, SlotTypeRow
 from booking_svc.slots.models import BOOKED, FREE, HELD, Slot
 from services.db import DriverStatement, driver_rows, select_rows
+from services.freshcopy import FreshCopy
 from services.groupcommit import Batch
 
 # (ods_code, slot_type, start at or after, start before)
@@ -278,7 +278,7 @@ async def embargoed(session: AsyncSession, ranges: Sequence[TimeRange], *, now: 
     return await driver_rows(session, statement, params)
 
 
-class EmbargoedCounts:
+class EmbargoedCounts(FreshCopy[TimeRange, tuple[int, datetime | None]]):
     """How many available slots still wait for their release in each (practice, slot type, [lo, hi)) range, for
     searches without clinician filters, kept in memory for a short while. Every search asked the database for
     these in a statement of its own, about a sixth of a one-practice search's CPU in booking-svc, and the numbers
@@ -287,48 +287,20 @@ class EmbargoedCounts:
     rota or applies a rules event (`clear`, after the commit); another replica's copy is at most `ttl_seconds`
     old, like its PracticeRules. It holds at most `max_entries` ranges (a client's `from` can make up new ones)."""
 
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time_module.monotonic,
-                 max_entries: int = 4096) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self._clock = clock
-        self._rows: dict[TimeRange, tuple[float, int, datetime | None]] = {}
-        self._generation = 0
-
-    def clear(self) -> None:
-        self._rows.clear()
-        self._generation += 1
-
     async def counts(self, session: AsyncSession, ranges: Sequence[TimeRange], *, now: datetime, role: str | None,
                      gender: str | None) -> list[tuple[str, str, int, datetime]]:
         """As `embargoed`, from memory where the copy is fresh; a range with nothing waiting is left out."""
-        if role or gender or self.ttl_seconds <= 0:
+        if role or gender:
             return await embargoed(session, ranges, now=now, role=role, gender=gender)
-        at = self._clock()
-        found: list[tuple[str, str, int, datetime]] = []
-        missing: list[TimeRange] = []
-        for key in ranges:
-            row = self._rows.get(key)
-            if row is None or row[0] <= at:
-                missing.append(key)
-            elif row[1]:
-                found.append((key[0], key[1], row[1], row[2]))
-        if missing:
-            generation = self._generation
+
+        async def load(missing: list[TimeRange]) -> dict[TimeRange, tuple[int, datetime | None]]:
             # A search names each practice's slot type once, so (ODS code, slot type) tells its range.
             read = {(ods, code): (int(n), first) for ods, code, n, first in
                     await embargoed(session, missing, now=now, role=None, gender=None)}
-            keep = generation == self._generation  # not cleared while it was read
-            if keep and len(self._rows) + len(missing) > self.max_entries:
-                self._rows = {key: row for key, row in self._rows.items() if row[0] > at}
-                keep = len(self._rows) + len(missing) <= self.max_entries
-            for key in missing:
-                n, first = read.get((key[0], key[1]), (0, None))
-                if keep:
-                    self._rows[key] = (at + self.ttl_seconds, n, first)
-                if n:
-                    found.append((key[0], key[1], n, first))
-        return found
+            return {key: read.get((key[0], key[1]), (0, None)) for key in missing}
+
+        waiting = await self.get(ranges, load)
+        return [(ods, code, n, first) for (ods, code, _lo, _hi), (n, first) in waiting.items() if n]
 
 
 async def available_counts(session: AsyncSession, ods_code: str, bounds: Sequence[tuple[datetime, datetime]],
