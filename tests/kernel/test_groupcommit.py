@@ -169,3 +169,34 @@ async def test_a_batch_that_fails_rolls_back_and_each_request_runs_on_its_own(db
     assert await rows(db) == {20: "alone", 21: "batch", 22: "batch"}
     assert sorted(await outbox_call_ids(db)) == ["call-20", "call-21", "call-22"]
     assert len(handed) == 3
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_a_batch_does_not_wait_for_a_turn_at_the_request_pool(db: Database) -> None:
+    """Batches have connections of their own: with every request turn taken (searches, at the 8am peak), a
+    batch of bookings still commits at once instead of queueing behind them."""
+    recorder = Recorder()
+    commit = GroupCommit(db, name="test", run_batch=recorder.run_batch, run_one=recorder.run_one)
+    let_go = asyncio.Event()
+    holding = 0
+
+    async def hold_a_turn() -> None:
+        nonlocal holding
+        async with db.request_slot(), db.read_transaction() as session:
+            await session.execute(select(1))
+            holding += 1
+            await let_go.wait()
+
+    holders = [asyncio.create_task(hold_a_turn()) for _ in range(db.engine.pool.size())]
+    try:
+        while holding < len(holders):
+            await asyncio.sleep(0.01)
+        assert db.engine.pool.checkedout() == len(holders)
+        outcomes = await asyncio.wait_for(submit_all(commit, [31, 32]), 5)
+        assert outcomes == ["batched 31", "batched 32"] and recorder.alone == []
+        async with db.session(background=True) as session:  # the request pool is still all taken
+            assert dict((await session.execute(select(written.c.n, written.c.how))).all()) == {31: "batch",
+                                                                                              32: "batch"}
+    finally:
+        let_go.set()
+        await asyncio.gather(*holders)
