@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -33,7 +32,7 @@ from services.events import Envelope, EventData, stream_for_subject
 from services.eventlog import EventLogPruner
 from services.gc_tuning import freeze_startup_objects
 from services.inbox import EventConsumer, Handlers
-from services.logging import configure_logging, get_logger, request_id_var
+from services.logging import configure_logging, get_logger, new_request_id, request_id_var
 from services.messaging import Messaging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.outbox import OutboxRelay
@@ -185,7 +184,7 @@ class RequestContextMiddleware:
                 rid = candidate if _REQUEST_ID_RE.match(candidate) else None
             elif name == b"content-length":
                 length = value
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_request_id()
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status_holder = [500]

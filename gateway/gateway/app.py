@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 import re
 import time
 from typing import Any
@@ -32,7 +31,7 @@ from services.accesslog import AccessLog
 from services.auth import IDENTITY_HEADER, Principal
 from services.errors import DomainError, Forbidden, NotFound, Unauthorized
 from services.gc_tuning import freeze_startup_objects
-from services.logging import configure_logging, get_logger, request_id_var
+from services.logging import configure_logging, get_logger, new_request_id, request_id_var
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger(__name__)
@@ -154,7 +153,7 @@ class Gateway:
                 csrf_header = value
             forward.append((name, value))
         if request_id is None or not _REQUEST_ID_RE.match(request_id):
-            request_id = os.urandom(16).hex()
+            request_id = new_request_id()
         rid_token = request_id_var.set(request_id)
         rid_header = (b"x-request-id", request_id.encode())
         status = 500

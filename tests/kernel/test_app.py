@@ -267,3 +267,8 @@ async def test_each_request_writes_one_access_line_without_the_query_or_a_patien
     assert lines[0] == {**lines[0], "event": "http.request", "service": "test-svc", "method": "GET",
                         "route": "/api/v1/things/cast", "status": 200, "request_id": "*******919"}
     assert "9434765919" not in json.dumps(lines) and "q=" not in json.dumps(lines)
+    # Without an id of its own, the caller is given one, and the log line carries that same id.
+    response = await client.get("/api/v1/things/cast", params={"value": 1}, headers=AGENT)
+    made = response.headers["x-request-id"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"http.request"' in line]
+    assert [line["request_id"] for line in lines] == [made]
