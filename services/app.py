@@ -31,8 +31,9 @@ from services.errors import PROBLEM_MEDIA_TYPE, DomainError, problem_body
 from services.events import Envelope, EventData, stream_for_subject
 from services.eventlog import EventLogPruner
 from services.gc_tuning import freeze_startup_objects
+from services.ids import new_id
 from services.inbox import EventConsumer, Handlers
-from services.logging import configure_logging, get_logger, new_request_id, request_id_var
+from services.logging import configure_logging, get_logger, request_id_var
 from services.messaging import Messaging
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.outbox import OutboxRelay
@@ -184,7 +185,7 @@ class RequestContextMiddleware:
                 rid = candidate if _REQUEST_ID_RE.match(candidate) else None
             elif name == b"content-length":
                 length = value
-        rid = rid or new_request_id()
+        rid = rid or new_id()
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status_holder = [500]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
 import sys
 from typing import Any
@@ -20,17 +19,6 @@ _SENSITIVE_KEYS = frozenset({
     "nhs_number", "family", "given", "patient_name", "name_family", "name_given", "birth_date",
     "postcode", "phone", "password", "key", "api_key", "token", "authorization", "notes",
 })
-
-
-# Hex digits 0-9 written as the letters g-p: a request id we make up has no digits at all.
-_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
-
-
-def new_request_id() -> str:
-    """A request id (128 random bits, 32 letters) for a request that came without one. Not hex: one hex id in 30
-    holds a run of ten digits, which the NHS-number mask below rewrites in every log line, so that request's lines
-    no longer matched the X-Request-ID its caller was given."""
-    return os.urandom(16).hex().translate(_DIGITS_AS_LETTERS)
 
 
 def mask_nhs_numbers(text: str) -> str:

@@ -31,7 +31,8 @@ from services.accesslog import AccessLog
 from services.auth import IDENTITY_HEADER, Principal
 from services.errors import DomainError, Forbidden, NotFound, Unauthorized
 from services.gc_tuning import freeze_startup_objects
-from services.logging import configure_logging, get_logger, new_request_id, request_id_var
+from services.ids import new_id
+from services.logging import configure_logging, get_logger, request_id_var
 from services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger(__name__)
@@ -153,7 +154,7 @@ class Gateway:
                 csrf_header = value
             forward.append((name, value))
         if request_id is None or not _REQUEST_ID_RE.match(request_id):
-            request_id = new_request_id()
+            request_id = new_id()
         rid_token = request_id_var.set(request_id)
         rid_header = (b"x-request-id", request_id.encode())
         status = 500

@@ -43,6 +43,7 @@ async def test_call_lifecycle_and_handle_time(desk: Desk) -> None:
     started = await desk.client.post("/api/v1/calls", headers=ALICE,
                                      json={"nhs_number": "943 476 5919", "practice": "a81001"})
     assert started.status_code == 201, started.text
+    assert started.json()["id"].isalpha()  # no digits for the logs' NHS-number mask to rewrite (services.ids)
     call = started.json()
     assert call["nhs_number"] == NHS and call["practice"] == "A81001" and call["agent"] == "alice"
     assert call["open"] is True and call["closed_at"] is None and call["handle_seconds"] is None

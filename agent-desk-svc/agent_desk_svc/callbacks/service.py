@@ -3,7 +3,6 @@ tried and completed by agents."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from services.auth import Principal, ensure_acts_for
 from services.contracts.audit import DeskAuditRecorded
 from services.contracts.desk import CallbackCompleted, CallbackCreated
 from services.errors import Conflict, NotFound
+from services.ids import new_id
 from services.logging import get_logger
 from services.outbox import record_event
 from services.timeutil import as_utc, utcnow
@@ -34,7 +34,7 @@ def present(task: CallbackTask, now: datetime) -> CallbackOut:
 
 async def add_task(session: AsyncSession, *, ods_code: str, nhs_number: str, reason: str, source: str,
                    created_by: str, due_by: datetime | None, appointment_id: str | None = None) -> CallbackTask:
-    task = CallbackTask(id=uuid.uuid4().hex, ods_code=ods_code, nhs_number=nhs_number, reason=reason, source=source,
+    task = CallbackTask(id=new_id(), ods_code=ods_code, nhs_number=nhs_number, reason=reason, source=source,
                         status="open", due_by=as_utc(due_by) if due_by else None, created_at=utcnow(),
                         created_by=created_by, appointment_id=appointment_id, attempts=0)
     session.add(task)

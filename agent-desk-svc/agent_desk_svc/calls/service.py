@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from services.contracts.audit import DeskAuditRecorded
 from services.contracts.desk import CallStarted, CallWrappedUp
 from services.errors import Conflict, DomainError, Forbidden, NotFound
 from services.groupcommit import RUN_ALONE, Batch
+from services.ids import new_id
 from services.logging import get_logger
 from services.outbox import record_event
 from services.timeutil import as_utc, utcnow
@@ -123,7 +123,7 @@ def _state_for_start(current: str) -> str:
 
 
 def _new_call(agent: str, body: CallStart, now: datetime | None = None) -> dict[str, Any]:
-    return {"id": uuid.uuid4().hex, "agent": agent, "nhs_number": body.nhs_number, "ods_code": body.practice,
+    return {"id": new_id(), "agent": agent, "nhs_number": body.nhs_number, "ods_code": body.practice,
             "started_at": now or utcnow(), "closed_at": None, "disposition": None, "notes": None,
             "appointment_id": None, "handle_seconds": None, "closed_by": None}
 

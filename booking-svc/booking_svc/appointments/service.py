@@ -6,7 +6,6 @@ the appointment's version. Lock order everywhere: slot rows, then appointment ro
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -55,6 +54,7 @@ from services.contracts.booking import (
 )
 from services.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from services.groupcommit import RUN_ALONE, Batch
+from services.ids import new_id
 from services.nhs import normalise_nhs_number
 from services.outbox import record_event
 from services.pagination import decode_time_cursor, encode_time_cursor
@@ -353,7 +353,7 @@ def _new_appointment(principal: Principal, slot: SlotRow, rules: SlotTypeRow, *,
                      registered_at: str, now: datetime, rescheduled_from: str | None = None) -> Appointment:
     """The appointment to insert, as a detached object (not in the unit of work: `_claim` inserts it)."""
     return Appointment(
-        id=uuid.uuid4().hex, booking_reference=_booking_reference(), status=BOOKED, version=1,
+        id=new_id(), booking_reference=_booking_reference(), status=BOOKED, version=1,
         ods_code=slot.ods_code, registered_ods_code=registered_at, nhs_number=nhs_number, reason=reason,
         slot_id=slot.id, slot_start=as_utc(slot.start_at), slot_end=as_utc(slot.end_at),
         clinician_id=slot.clinician_id, slot_type=slot.slot_type, channel=rules.channel,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from services.auth import Principal
 from services.contracts.booking import SlotAvailabilityChanged
 from services.errors import DomainError, Forbidden, NotFound
 from services.groupcommit import RUN_ALONE, Batch
+from services.ids import new_id
 
 
 async def place(session: AsyncSession, principal: Principal, slot_id: str, *, now: datetime,
@@ -37,7 +37,7 @@ async def place(session: AsyncSession, principal: Principal, slot_id: str, *, no
     holder = holder_key(principal)
     check_available(slot, holder=holder, hold_id=None, now=now)
     check_bookable(slot, practice, rules, now)
-    hold_id = uuid.uuid4().hex
+    hold_id = new_id()
     expires_at = now + timedelta(seconds=hold_seconds)
     day = london_date(slot.start_at)
     free_that_day = await slots.hold(session, slot.id, ods_code=slot.ods_code, hold_id=hold_id, holder=holder,
@@ -89,7 +89,7 @@ async def place_batch(batch: Batch, requests: Sequence[HoldRequest]) -> list[Any
             outcomes[i] = refusal
             continue
         ready.append((i, request, slot, {
-            **slots.hold_params(slot.id, hold_id=uuid.uuid4().hex, holder=holder,
+            **slots.hold_params(slot.id, hold_id=new_id(), holder=holder,
                                 expires_at=request.now + timedelta(seconds=request.hold_seconds), now=request.now),
             **slots.free_in_day_params(slot.ods_code, london_day(london_date(slot.start_at)), request.now)}))
     held = await slots.hold_each(batch, [params for _i, _r, _s, params in ready])
