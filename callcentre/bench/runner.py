@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from callcentre.bench import limits as limits_bench
 from callcentre.bench import rush as rush_bench
 from callcentre.bench.checks import RunChecks
+from callcentre.bench.inside import time_inside
 from callcentre.bench.localstack import CHEAP_PASSWORD_HASHING, PostgresStack
 from callcentre.bench.region import seed_region
 
@@ -128,6 +130,10 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             report = await rush_bench.run_rush(cfg, region, checks, log=log, progress=tick,
                                                processes=lambda: _pids(stack, data_dir))
         await checks.close()
+        logs = stack.data_dir / "logs" if stack is not None else data_dir / "logs" if data_dir else None
+        if logs is not None and logs.is_dir():
+            report["time_inside"] = time_inside(logs, datetime.fromisoformat(report["measured_from_utc"]),
+                                                datetime.fromisoformat(report["measured_until_utc"]))
         report["stack"] = ("started on PostgreSQL for this run; GATEWAY_RATE_LIMIT_PRINCIPAL=100000000/hour; "
                            f"{service_workers} worker(s) per service" if stack else "given by --url")
         rush_bench.add_ratios(report, limits_report)

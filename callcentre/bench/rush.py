@@ -30,6 +30,7 @@ from typing import Any
 from callcentre.bench import cpu
 from callcentre.bench.checks import RunChecks
 from callcentre.bench.client import HttpClient, Response
+from callcentre.bench.inside import format_time_inside
 from callcentre.bench.region import Region
 from callcentre.bench.stats import latency_summary, per_second, ratio
 
@@ -331,6 +332,7 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
     # a window reaching back into an earlier run would count a booking whose request began before it (the
     # appointment's time) and whose event was recorded after it (the event's time) as an event without a booking.
     since = datetime.now(timezone.utc)
+    since_perf = time.perf_counter()
     load_before = os.getloadavg()
     clock = Clock(cfg.warmup, cfg.duration)
     # A caller's own recorder (a drill looks at every request afterwards) or a new one.
@@ -389,6 +391,7 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
     if progress is not None:
         progress(rec, clock)
     measured = max(1e-9, max(rec.last_done, clock.deadline) - clock.measure_from)
+    measured_from = since + timedelta(seconds=clock.measure_from - since_perf)
     load_after = os.getloadavg()
 
     log("rush: load done; checking the databases and waiting for the events to drain")
@@ -415,6 +418,9 @@ async def run_rush(cfg: RushConfig, region: Region, checks: RunChecks, *, log: C
         "duration_s": cfg.duration,
         "warmup_s": cfg.warmup,
         "measured_s": round(measured, 2),
+        # The measured window on the wall clock, to find its lines in the processes' logs.
+        "measured_from_utc": measured_from.isoformat(),
+        "measured_until_utc": (measured_from + timedelta(seconds=measured)).isoformat(),
         "bookings": rec.bookings,
         "bookings_per_s": per_second(rec.bookings, measured),
         "bookings_total": rec.bookings_total,
@@ -481,6 +487,8 @@ def format_report(report: dict[str, Any]) -> str:
     for step, s in report["steps"].items():
         lines.append(f"  {step:18s} {s['count']:>7d} {s['p50_ms']:>8} {s['p95_ms']:>8} {s['p99_ms']:>8} {s['max_ms']:>8}"
                      f"  {report['statuses'].get(step, {})}")
+    if report.get("time_inside"):
+        lines.extend(format_time_inside(report["time_inside"]))
     lines.append(f"  errors by status    {report['errors'] or 'none'}  (409 = lost a race for a slot: expected)")
     lines.append(f"  double bookings     {report['double_bookings']}  (slots out of step: "
                  f"{report['booked_slots_without_appointment']} booked without appointment, "

@@ -48,6 +48,12 @@ def test_bench_rush_books_through_the_gateway_and_checks_nothing_was_lost(tmp_pa
     assert report["drained"] is True
     assert report["events_published"] == report["events_applied"] == report["events_created"]
     assert report["event_lag_p99_ms"] is not None
+    # Each process's own time per route, from its access log over the measured window.
+    inside = report["time_inside"]
+    assert inside["gateway"]["POST /api/v1/appointments/**"]["count"] > 0
+    assert inside["booking-svc"]["POST /api/v1/appointments"]["count"] > 0
+    assert inside["agent-desk-svc"]["PATCH /api/v1/calls/{call_id}"]["count"] > 0
+    assert "time inside each process" in run.stdout
 
 
 @pytest.mark.parametrize("upstream", ["service", "bare"])

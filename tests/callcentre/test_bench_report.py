@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from callcentre.bench import cpu
+from callcentre.bench.inside import format_time_inside, time_inside
 from callcentre.bench.rush import Pacer, SlotPool, add_ratios, format_report
 from callcentre.bench.stats import latency_summary, merge_counts, per_second, percentile, ratio
 
@@ -148,3 +152,32 @@ async def test_a_stack_that_fails_to_start_shows_its_logs_before_they_are_remove
     assert "last 30 lines of booking-svc.log" in shown
     assert "[boom] port taken" in shown  # as written: not taken for console markup
     assert "line 49" in shown and "line 20\n" not in shown
+
+
+def test_time_inside_reads_each_process_access_lines_of_the_measured_window(tmp_path: Path):
+    start = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+
+    def line(at_seconds: float, method: str, route: str, ms: float) -> str:
+        at = (start + timedelta(seconds=at_seconds)).isoformat().replace("+00:00", "Z")
+        return json.dumps({"method": method, "route": route, "status": 201, "ms": ms, "event": "http.request",
+                           "timestamp": at})
+
+    (tmp_path / "booking-svc.log").write_text("\n".join([
+        line(-1, "POST", "/api/v1/holds", 900.0),  # before the window: warm-up
+        *(line(1 + n / 100, "POST", "/api/v1/holds", float(n + 1)) for n in range(100)),
+        line(2, "GET", "/api/v1/slots", 5.0),  # 1 request in 102: under the 1% share, left out
+        json.dumps({"event": "service.started", "timestamp": start.isoformat()}),
+        '{"method": "POST", "route": "/api/v1/ho',  # cut short by a kill
+        line(10, "POST", "/api/v1/holds", 900.0),  # after the window
+    ]) + "\n")
+    (tmp_path / "gateway.log").write_text(line(1, "POST", "/api/v1/holds/**", 120.0) + "\n")
+    (tmp_path / "nats.log").write_text("[1] [INF] Server is ready\n")
+
+    inside = time_inside(tmp_path, start, start + timedelta(seconds=5))
+    assert set(inside) == {"booking-svc", "gateway"}
+    holds = inside["booking-svc"]["POST /api/v1/holds"]
+    assert holds["count"] == 100 and holds["p50_ms"] == 50.0 and holds["p99_ms"] == 99.0 and holds["max_ms"] == 100.0
+    assert list(inside["booking-svc"]) == ["POST /api/v1/holds"]
+    assert inside["gateway"]["POST /api/v1/holds/**"]["p50_ms"] == 120.0
+    printed = "\n".join(format_time_inside(inside))
+    assert "booking-svc" in printed and "POST /api/v1/holds/**" in printed
