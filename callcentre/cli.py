@@ -131,7 +131,7 @@ def bench_rush(
     rate: float | None = typer.Option(None, min=0.1, help="Open loop: calls (flow), bookings (book) or searches "
                                                           "(search) a second; default: closed loop"),
     json_file: Path | None = typer.Option(None, "--json", help="Write the report here as JSON"),
-    data_dir: Path | None = typer.Option(None, help="With --url: the stack's data dir (secrets, SQLite files)"),
+    data_dir: Path | None = typer.Option(None, help="With --url: the stack's data dir (secrets, SQLite files, logs)"),
     booking_db: str | None = typer.Option(None, help="With --url: booking-svc's database URL, for the checks"),
     desk_db: str | None = typer.Option(None, help="With --url: agent-desk-svc's database URL, for the checks"),
 ) -> None:
