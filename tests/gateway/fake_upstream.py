@@ -38,7 +38,9 @@ class CutOff(Response):
 def build(name: str, secret: str) -> Starlette:
     verifier = IdentityVerifier(secret)
     state = {"ready": True, "revoked": set(), "verify_calls": 0, "jwks": {"keys": []}, "sse_next": asyncio.Event(),
-             "verify_status": None, "staff": {}, "staff_calls": 0, "staff_status": None}
+             "verify_status": None, "staff": {}, "staff_calls": 0, "staff_status": None,
+             "staff_answer": asyncio.Event()}
+    state["staff_answer"].set()
 
     def identity_of(request: Request) -> dict | str | None:
         values = request.headers.getlist(IDENTITY_HEADER)
@@ -130,6 +132,7 @@ def build(name: str, secret: str) -> Starlette:
         # The desk's account check: every account is active with the role asked about, unless a test said
         # otherwise through /_control/staff ({"username", "active"?, "role"?}).
         state["staff_calls"] += 1
+        await state["staff_answer"].wait()  # /_control/staff-hold keeps the answer back
         caller = identity_of(request)
         if not isinstance(caller, dict) or caller["role"] != "service":
             return JSONResponse({"code": "forbidden_role"}, status_code=403)
@@ -177,6 +180,8 @@ def build(name: str, secret: str) -> Starlette:
                 state["staff"].pop(body["username"], None)
         elif action == "staff-status":
             state["staff_status"] = body.get("status")
+        elif action == "staff-hold":
+            (state["staff_answer"].clear if body.get("hold") else state["staff_answer"].set)()
         return JSONResponse({"verify_calls": state["verify_calls"], "staff_calls": state["staff_calls"]})
 
     async def jwks(request: Request) -> Response:

@@ -72,3 +72,38 @@ async def test_a_disabled_or_demoted_account_is_refused_within_seconds(upstreams
         for username in ("leaver", "demoted"):
             control("staff", username=username)
         gateway.stop()
+
+
+async def test_an_agent_at_work_never_waits_for_the_account_check(upstreams, log_dir):
+    """Near the end of its period the desk's last answer is still used while the desk is asked again, so a
+    request does not wait for that question; the new answer then serves the next period."""
+    desk = upstreams["desk"].url
+    period = 4.0  # refreshed in its last 30%: from 2.8 s on
+
+    def control(action: str, **body) -> dict:
+        return httpx.post(f"{desk}/_control/{action}", json=body).json()
+
+    gateway = start_gateway(upstreams, log_dir, staff_status_cache_seconds=str(period))
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            worker = bearer("agent", "worker")
+            asked = control("count")["staff_calls"]
+            assert (await client.get(PATH, headers=worker)).status_code == 200
+            answered_at = time.monotonic()
+            assert control("count")["staff_calls"] == asked + 1
+
+            control("staff-hold", hold=True)  # from now on the desk keeps its answers back
+            await asyncio.sleep(period * 0.8 - (time.monotonic() - answered_at))
+            # Answered while the desk has not answered the new question: the request did not wait for it.
+            assert (await client.get(PATH, headers=worker)).status_code == 200
+            assert control("count")["staff_calls"] == asked + 2
+            assert (await client.get(PATH, headers=worker)).status_code == 200  # asked once, not per request
+            assert control("count")["staff_calls"] == asked + 2
+
+            control("staff-hold", hold=False)
+            await asyncio.sleep(period * 0.3)  # past the first answer's period: the new one serves
+            assert (await client.get(PATH, headers=worker)).status_code == 200
+            assert control("count")["staff_calls"] == asked + 2
+    finally:
+        control("staff-hold", hold=False)
+        gateway.stop()
