@@ -130,7 +130,8 @@ async def rush(*, url: str | None, data_dir: Path | None, booking_db: str | None
             report = await rush_bench.run_rush(cfg, region, checks, log=log, progress=tick,
                                                processes=lambda: _pids(stack, data_dir))
         await checks.close()
-        logs = stack.data_dir / "logs" if stack is not None else data_dir / "logs" if data_dir else None
+        stack_dir = stack.data_dir if stack is not None else data_dir
+        logs = stack_dir / "logs" if stack_dir is not None else None
         if logs is not None and logs.is_dir():
             report["time_inside"] = time_inside(logs, datetime.fromisoformat(report["measured_from_utc"]),
                                                 datetime.fromisoformat(report["measured_until_utc"]))
