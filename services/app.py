@@ -333,7 +333,8 @@ def create_app(
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         db = Database(settings.database_url, producer=settings.service_name, pool_size=settings.database_pool_size,
-                      pool_pre_ping=settings.database_pool_pre_ping)
+                      pool_pre_ping=settings.database_pool_pre_ping,
+                      random_page_cost=settings.database_random_page_cost)
         messaging = Messaging(settings.nats_url, name=settings.service_name, replicas=settings.nats_stream_replicas)
         relay = OutboxRelay(db, messaging, batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
                             linger_seconds=settings.event_linger_seconds)

@@ -77,13 +77,17 @@ class Database:
     request pool it queued behind the searches holding every turn (p99 158 ms before its BEGIN in a flow rush)."""
 
     def __init__(self, url: str, *, producer: str, pool_size: int = 10, pool_pre_ping: bool = False,
-                 echo: bool = False, background_pool_size: int = 2, batch_pool_size: int = 2) -> None:
+                 echo: bool = False, background_pool_size: int = 2, batch_pool_size: int = 2,
+                 random_page_cost: float | None = None) -> None:
         self.url = url
         self.producer = producer
-        self.engine: AsyncEngine = _engine(url, pool_size, pool_pre_ping, echo)
-        self.background_engine: AsyncEngine = _engine(url, background_pool_size, pool_pre_ping, echo)
+        # PostgreSQL: the planner's cost of reading a page at random, for this service's sessions (None: the
+        # server's own). See ServiceSettings.database_random_page_cost.
+        settings = {"random_page_cost": str(random_page_cost)} if random_page_cost is not None else {}
+        self.engine: AsyncEngine = _engine(url, pool_size, pool_pre_ping, echo, settings)
+        self.background_engine: AsyncEngine = _engine(url, background_pool_size, pool_pre_ping, echo, settings)
         # One connection per group commit (each runs one batch at a time): a service has two at most.
-        self.batch_engine: AsyncEngine = _engine(url, batch_pool_size, pool_pre_ping, echo)
+        self.batch_engine: AsyncEngine = _engine(url, batch_pool_size, pool_pre_ping, echo, settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # SQLite keeps its deferred read transaction (it never blocks writers there); the pool is shared.
         read_engine = self.engine if is_sqlite(url) else self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -185,13 +189,15 @@ class Database:
         await self.batch_engine.dispose()
 
 
-def _engine(url: str, pool_size: int, pool_pre_ping: bool, echo: bool) -> AsyncEngine:
+def _engine(url: str, pool_size: int, pool_pre_ping: bool, echo: bool,
+            server_settings: Mapping[str, str]) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 15}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS,
-                      pool_pre_ping=pool_pre_ping, pool_recycle=1800)
+                      pool_pre_ping=pool_pre_ping, pool_recycle=1800,
+                      connect_args={"server_settings": dict(server_settings)})
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         _configure_sqlite(engine)

@@ -24,7 +24,8 @@ def purge_command(settings: Settings, args: list[str]) -> None:
 
 
 async def _purge(settings: Settings, dry_run: bool) -> PurgeCounts:
-    db = Database(settings.database_url, producer=settings.service_name, pool_size=1)
+    db = Database(settings.database_url, producer=settings.service_name, pool_size=1,
+                  random_page_cost=settings.database_random_page_cost)
     try:
         transaction = db.read_transaction() if dry_run else db.write_transaction()
         async with transaction as session:  # the purge's one transaction: all of it, or nothing
