@@ -60,3 +60,32 @@ async def test_migrate_builds_the_models_schema_and_the_partial_unique_index(dat
                 await conn.execute(insert(table), [appointment(4, "arrived")])
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])  # CONCURRENTLY, and invalid indexes, are PostgreSQL's
+async def test_a_slot_index_whose_concurrent_build_failed_is_built_again(database_url: str):
+    """The open-slot indexes are built CONCURRENTLY so bookings go on meanwhile; a build that fails leaves an
+    invalid index that no query uses. Upgrading again must replace it, not take its name for the work done."""
+    await asyncio.to_thread(upgrade, "booking_svc", database_url, "cec4069cce55")
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    validity = text("SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname LIKE 'ix_slots_open_%' ORDER BY 1")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(
+                "INSERT INTO slots (id, ods_code, session_id, clinician_id, slot_type, start_at, end_at, status) "
+                "VALUES ('a', 'A81001', 's', 'C1', 'ROUTINE', now(), now(), 'free'), "
+                "('b', 'A81001', 's', 'C1', 'ROUTINE', now(), now(), 'free')"))
+            with pytest.raises(IntegrityError):  # a build that fails half way, as one cut off would
+                await conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_slots_open_start_at_id "
+                                        "ON slots (ods_code) WHERE status IN ('free', 'held')"))
+            assert (await conn.execute(validity)).all() == [("ix_slots_open_start_at_id", False)]
+        await asyncio.to_thread(upgrade, "booking_svc", database_url)
+        async with engine.connect() as conn:
+            assert (await conn.execute(validity)).all() == [("ix_slots_open_ods_code_start_at", True),
+                                                          ("ix_slots_open_start_at_id", True)]
+            [definition] = (await conn.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_slots_open_start_at_id'"))).scalars()
+            assert "(start_at, id)" in definition and "UNIQUE" not in definition
+    finally:
+        await engine.dispose()

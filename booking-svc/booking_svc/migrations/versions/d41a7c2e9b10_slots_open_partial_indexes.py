@@ -21,6 +21,13 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         # CONCURRENTLY: bookings go on while a large slots table is indexed (it cannot run in a transaction).
         with op.get_context().autocommit_block():
+            # A concurrent build that failed (a lost connection, a deadline) leaves its index behind, invalid and
+            # never used: build it again instead of taking it for done.
+            invalid = op.get_bind().execute(sa.text(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE NOT i.indisvalid AND c.relname = ANY(:names)"), {"names": [n for n, _c in INDEXES]}).scalars()
+            for name in list(invalid):
+                op.drop_index(name, table_name='slots', postgresql_concurrently=True)
             for name, columns in INDEXES:
                 op.create_index(name, 'slots', columns, postgresql_where=sa.text(OPEN), postgresql_concurrently=True,
                                 if_not_exists=True)
