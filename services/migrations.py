@@ -7,9 +7,9 @@ import asyncio
 import importlib
 from pathlib import Path
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -46,6 +46,19 @@ def make_revision(package: str, message: str) -> None:
         url = f"sqlite+aiosqlite:///{tmp}/scratch.db"
         upgrade(package, url)
         command.revision(alembic_config(package, url), message=message, autogenerate=True)
+
+
+def build_index_concurrently(name: str, table: str, columns: list[str], *, where: str | None = None) -> None:
+    """In a migration on PostgreSQL, inside `op.get_context().autocommit_block()`: build an index without blocking
+    writes to the table while it is built. A concurrent build that failed (a lost connection, the Job's deadline)
+    leaves its index behind, invalid and never used: it is dropped and built again, not taken for done."""
+    invalid = op.get_bind().execute(text(
+        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid AND c.relname = :name"),
+        {"name": name}).first()
+    if invalid is not None:
+        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+    op.create_index(name, table, columns, postgresql_where=text(where) if where else None,
+                    postgresql_concurrently=True, if_not_exists=True)
 
 
 def run_env(service_metadata: MetaData) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
+from booking_svc.slots import repository
 from booking_svc.slots.models import Slot
+from services.db import DriverStatement
 from services.timeutil import as_utc, london_date
 from tests.booking_svc.conftest import TOMORROW, Booking, nhs, rota, session
 from tests.support.apps import AGENT, practice
@@ -219,8 +221,6 @@ async def test_searches_and_day_counts_read_only_slots_that_are_not_booked(booki
     of the fortnight was booked. The partial indexes leave booked slots out, and every statement that looks for
     available slots states their predicate in literal words, so the database can use them (a bound parameter
     in its place would not prove it, and a prepared statement's generic plan would walk the booked slots too)."""
-    from booking_svc.slots import repository
-
     await seed(booking)
     now = booking.clock.now
     day = (datetime(2027, 1, 12, tzinfo=timezone.utc), datetime(2027, 1, 13, tzinfo=timezone.utc))
@@ -238,3 +238,13 @@ async def test_searches_and_day_counts_read_only_slots_that_are_not_booked(booki
         for plan in await _plans(booking, statement, params):
             assert "ix_slots_open_" in plan, plan  # which of the two is the planner's choice
             assert "ix_slots_ods_code_start_at" not in plan and "ix_slots_start_at_id" not in plan, plan
+
+
+async def test_a_hold_is_found_by_its_id_through_the_index_of_held_slots(booking: Booking):
+    """Only held slots have a hold id, so the index leaves out the NULLs of every other slot (a rota's thousands of
+    new slots, every booked one). A lookup by hold id can still use it, in a generic plan too: `hold_id = $1` is
+    never true of a NULL."""
+    await seed(booking)
+    lookup = DriverStatement(select(Slot.id).where(Slot.hold_id == bindparam("p_hold_id")))
+    for plan in await _plans(booking, lookup, {"p_hold_id": "somehold"}):
+        assert "ix_slots_hold_id_set" in plan, plan

@@ -7,30 +7,24 @@ Create Date: 2026-12-06 04:50:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from services.migrations import build_index_concurrently
+
 revision = 'd41a7c2e9b10'
 down_revision = 'cec4069cce55'
 branch_labels = None
 depends_on = None
 
 OPEN = "status IN ('free', 'held')"
-INDEXES = [('ix_slots_open_ods_code_start_at', ['ods_code', 'start_at', 'id']),
-           ('ix_slots_open_start_at_id', ['start_at', 'id'])]
+INDEXES = [('ix_slots_open_ods_code_start_at', ['ods_code', 'start_at']),
+           ('ix_slots_open_start_at', ['start_at'])]
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         # CONCURRENTLY: bookings go on while a large slots table is indexed (it cannot run in a transaction).
         with op.get_context().autocommit_block():
-            # A concurrent build that failed (a lost connection, a deadline) leaves its index behind, invalid and
-            # never used: build it again instead of taking it for done.
-            invalid = op.get_bind().execute(sa.text(
-                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE NOT i.indisvalid AND c.relname = ANY(:names)"), {"names": [n for n, _c in INDEXES]}).scalars()
-            for name in list(invalid):
-                op.drop_index(name, table_name='slots', postgresql_concurrently=True)
             for name, columns in INDEXES:
-                op.create_index(name, 'slots', columns, postgresql_where=sa.text(OPEN), postgresql_concurrently=True,
-                                if_not_exists=True)
+                build_index_concurrently(name, 'slots', columns, where=OPEN)
             op.drop_index('ix_slots_start_at_id', table_name='slots', postgresql_concurrently=True, if_exists=True)
         return
     with op.batch_alter_table('slots', schema=None) as batch_op:
