@@ -44,7 +44,9 @@ async def test_a_burst_of_pick_ups_and_wrap_ups_gets_what_one_at_a_time_gives(de
     assert [answer(r) for r in picked[9:]] == [(409, "agent_not_available"), (409, "call_already_open"),
                                               (404, "agent_not_found")]
     calls = {r.json()["agent"]: r.json() for r in picked if r.status_code == 201}
-    assert sorted(calls) == names and all(c["open"] and c["practice"] == "A81001" for c in calls.values())
+    # agent0's two pick-ups race: either may win, and only the first names a practice.
+    practice = {name: "A81001" for name in names} | {"agent0": "A81001" if picked[0].status_code == 201 else None}
+    assert sorted(calls) == names and all(c["open"] and c["practice"] == practice[a] for a, c in calls.items())
     assert [await state_of(desk, name) for name in names] == ["on_call"] * 8
     assert await state_of(desk, "onbreak") == "break"
 
